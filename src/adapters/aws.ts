@@ -1,0 +1,34 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { AwsTarget } from '../core/config';
+
+export interface AwsClients {
+  region: string;
+  s3: S3Client;
+  iam: IAMClient;
+  lambda: LambdaClient;
+}
+
+/**
+ * SDK clients for one target. Endpoints come from the SDK's own configuration (`AWS_ENDPOINT_URL`,
+ * `AWS_ENDPOINT_URL_S3`, …), which is how tests and the local stack point everything at moto. Throttling, 5xx and
+ * connection errors are retried by the SDK's adaptive retry strategy (jittered backoff, client-side rate limiting).
+ */
+export function makeAwsClients(target: AwsTarget, env: Record<string, string | undefined> = process.env): AwsClients {
+  const common = {
+    region: target.region,
+    maxAttempts: 8,
+    retryMode: 'adaptive' as const,
+    ...(target.credentials ? { credentials: target.credentials } : {}),
+  };
+  // A custom S3 endpoint (moto, MinIO, LocalStack) rarely resolves virtual-hosted bucket names.
+  const customS3Endpoint = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+  return {
+    region: target.region,
+    s3: new S3Client({ ...common, forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE ? env.AWS_S3_FORCE_PATH_STYLE === 'true' : customS3Endpoint }),
+    // IAM is a global service whose only endpoint lives in us-east-1, whatever region the apps live in.
+    iam: new IAMClient({ ...common, region: 'us-east-1' }),
+    lambda: new LambdaClient(common),
+  };
+}

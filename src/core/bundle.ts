@@ -1,0 +1,682 @@
+/**
+ * The bundle reader (design.md §2 "No size cap", §5 "Bundles are untrusted input", §7 "Limits").
+ *
+ * A bundle is read by random access from the file on disk, never whole in memory: one pass over the central
+ * directory checks names, modes, flags and declared sizes; one pass over the data streams every entry once, counting
+ * real bytes, checking CRC-32 and hashing. Function zips are spooled to a private temp directory on the way through so
+ * that their own central directory can be checked (nested zip bombs) and so that they can be uploaded later without
+ * inflating the outer entry a second time.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import yauzl from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
+import {
+  BundleError,
+  BundleLimitError,
+  CorruptZipError,
+  DuplicateEntryError,
+  EncryptedEntryError,
+  EntrySizeMismatchError,
+  NotAZipError,
+  SymlinkEntryError,
+  UnsafeEntryNameError,
+  type ErrorDetail,
+} from './errors';
+
+export interface BundleLimits {
+  /** Size of the bundle file itself. */
+  maxBundleBytes: number;
+  /** Entries in the bundle's central directory. */
+  maxEntries: number;
+  /** Declared uncompressed bytes of every entry, plus the declared contents of every function zip. */
+  maxTotalUncompressedBytes: number;
+  /** One function zip, both as an entry of the bundle and as the sum of its own contents. */
+  maxFunctionUncompressedBytes: number;
+  /** Declared uncompressed / compressed size of one entry (bundle entries and function zip entries). */
+  maxCompressionRatio: number;
+  maxManifestBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_BUNDLE_LIMITS: BundleLimits = Object.freeze({
+  maxBundleBytes: 512 * MiB,
+  maxEntries: 10_000,
+  maxTotalUncompressedBytes: 1024 * MiB,
+  maxFunctionUncompressedBytes: 250 * MiB,
+  maxCompressionRatio: 200,
+  maxManifestBytes: 1 * MiB,
+});
+
+/**
+ * Entries that declare at most this many uncompressed bytes are exempt from the ratio limit. A few KiB of one repeated
+ * byte (padding, whitespace) already deflate past 200:1, and rejecting such files would be a false alarm; what a small
+ * entry can inflate to is bounded by this value and by the total limit anyway.
+ */
+export const COMPRESSION_RATIO_MIN_BYTES = 64 * 1024;
+
+/** The most problems one error carries in `details`; a hostile zip can have millions, memory must stay flat. */
+const MAX_DETAILS = 100;
+
+export interface BundleFile {
+  entryName: string;
+  size: number;
+  sha256Hex: string;
+  /** What Lambda reports as CodeSha256 for a function zip. */
+  sha256Base64: string;
+}
+
+export interface BundleFunctionFile extends BundleFile {
+  /** The entry name minus `.zip`/`.jar`; a directory prefix is kept (appsctl.md §4). */
+  functionName: string;
+}
+
+export interface BundleStaticFile extends BundleFile {
+  /** The entry name minus `static/`; subdirectories are kept. */
+  name: string;
+}
+
+export interface InspectedBundle {
+  /** The top-level entry named exactly `manifest.json`, undefined when there is none. */
+  manifestBytes: Buffer | undefined;
+  /** Entries ending in `.zip` or `.jar`, wherever they are (a zip under static/ is a function, as in Go). */
+  functions: BundleFunctionFile[];
+  statics: BundleStaticFile[];
+  /** Entries that are none of the above (appsctl logs `ignored unknown file`). Directory entries are not listed. */
+  ignored: string[];
+  /** Real uncompressed bytes of every entry, plus the declared uncompressed contents of every function zip. */
+  totalUncompressedBytes: number;
+  entryCount: number;
+}
+
+type BundleErrorClass = new (message: string, options?: { cause?: unknown; details?: ErrorDetail[] }) => BundleError;
+
+interface Problem {
+  kind: BundleErrorClass;
+  path?: string;
+  message: string;
+  cause?: unknown;
+}
+
+/** Collects every problem of a pass so that the user fixes the bundle once, not once per problem. */
+class Problems {
+  private readonly kept: Problem[] = [];
+  private count = 0;
+
+  add(kind: BundleErrorClass, path: string | undefined, message: string, cause?: unknown): void {
+    this.count += 1;
+    if (this.kept.length < MAX_DETAILS) this.kept.push({ kind, ...(path === undefined ? {} : { path }), message, cause });
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** One error of the first problem's class: callers and the API map errors by class, the first is the most telling. */
+  toError(label: string): BundleError {
+    const first = this.kept[0];
+    if (first === undefined) throw new Error('no problem to report');
+    const details: ErrorDetail[] = this.kept.map((p) => (p.path === undefined ? { message: p.message } : { path: p.path, message: p.message }));
+    if (this.count > this.kept.length) details.push({ message: `… and ${this.count - this.kept.length} more problems` });
+    const message = this.count === 1 ? first.message : `${label} is unsafe: ${this.count} problems`;
+    return new first.kind(message, { details, ...(first.cause === undefined ? {} : { cause: first.cause }) });
+  }
+}
+
+type EntryKind = 'manifest' | 'function' | 'static' | 'ignored' | 'directory';
+
+interface EntryInfo {
+  entry: Entry;
+  name: string;
+  kind: EntryKind;
+}
+
+const YAUZL_OPTIONS = {
+  lazyEntries: true,
+  autoClose: false,
+  // Raw names: yauzl would otherwise reject unsafe names with its own anonymous errors and stop at the first one.
+  decodeStrings: false,
+  validateEntrySizes: true,
+  strictFileNames: false,
+} as const;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export class Bundle {
+  private inspection: Promise<InspectedBundle> | undefined;
+  private readonly entries = new Map<string, Entry>();
+  private readonly tempFiles = new Map<string, string>();
+  private tempDir: Promise<string> | undefined;
+  private spoolCount = 0;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly limits: BundleLimits,
+    private readonly zip: ZipFile,
+    private readonly label: string,
+  ) {}
+
+  /** Checks the file size, then opens the zip by random access. Throws NotAZipError, CorruptZipError, BundleLimitError. */
+  static async open(path: string, limits?: Partial<BundleLimits>): Promise<Bundle> {
+    const merged = mergeLimits(limits);
+    const label = basename(path);
+    const stat = await fsp.stat(path);
+    if (!stat.isFile()) throw new NotAZipError(`${label} is not a regular file`);
+    if (stat.size === 0) throw new NotAZipError(`${label} is empty, not a zip file`);
+    if (stat.size > merged.maxBundleBytes) {
+      throw new BundleLimitError(`${label} is ${bytes(stat.size)}, over the bundle limit of ${bytes(merged.maxBundleBytes)}`);
+    }
+    let zip: ZipFile;
+    try {
+      zip = await openZip(path);
+    } catch (err) {
+      throw await describeOpenError(path, label, err);
+    }
+    return new Bundle(path, merged, zip, label);
+  }
+
+  /** Checks and reads the whole bundle once; later calls return the same result (or the same error). */
+  inspect(): Promise<InspectedBundle> {
+    this.inspection ??= this.runInspection();
+    return this.inspection;
+  }
+
+  /**
+   * A fresh stream of one entry's uncompressed bytes. Inspects the bundle first if that has not happened, so no byte of
+   * an unsafe bundle is ever handed out. Function zips are served from their spooled copy on disk.
+   */
+  async openReadStream(entryName: string): Promise<Readable> {
+    this.assertOpen();
+    await this.inspect();
+    this.assertOpen();
+    const spooled = this.tempFiles.get(entryName);
+    if (spooled !== undefined) return createReadStream(spooled);
+    const entry = this.entries.get(entryName);
+    if (entry === undefined) throw new BundleError(`${this.label} has no entry ${q(entryName)}`);
+    let source: Readable;
+    try {
+      source = await this.zip.openReadStreamPromise(entry);
+    } catch (err) {
+      throw streamProblemError(entry, entryName, err);
+    }
+    // Errors surface as our named errors, not as yauzl's or zlib's anonymous ones.
+    const out = new PassThrough();
+    source.on('error', (err) => out.destroy(streamProblemError(entry, entryName, err)));
+    // A consumer that gives up (an aborted upload) must release yauzl's hold on the file too.
+    out.on('close', () => source.destroy());
+    source.pipe(out);
+    return out;
+  }
+
+  /** Closes the zip and removes the spooled function zips. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.zip.close();
+    }
+    // An inspection still running could create the temp directory after we removed it.
+    await this.inspection?.catch(() => undefined);
+    const dir = await this.tempDir?.catch(() => undefined);
+    this.tempDir = undefined;
+    this.tempFiles.clear();
+    if (dir !== undefined) await fsp.rm(dir, { recursive: true, force: true });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`bundle ${this.label} is closed`);
+  }
+
+  private async runInspection(): Promise<InspectedBundle> {
+    const infos = await this.metadataPass();
+    return this.dataPass(infos);
+  }
+
+  /** Everything the central directory alone can tell, before a single byte is inflated. */
+  private async metadataPass(): Promise<EntryInfo[]> {
+    const { limits, label } = this;
+    const problems = new Problems();
+    const infos: EntryInfo[] = [];
+    const seen = new Map<string, number>();
+    let declaredTotal = 0;
+
+    if (this.zip.entryCount > limits.maxEntries) {
+      problems.add(BundleLimitError, undefined, `bundle has ${this.zip.entryCount} entries, over the limit of ${limits.maxEntries}`);
+    }
+
+    // yauzl's stored-entry size check runs while the central directory is read and stops the iteration with an error
+    // that names no entry; we make the same check ourselves below so that it names the entry and lets us go on.
+    // The flag is read again when a data stream is opened, where we want yauzl's check back on.
+    this.zip.validateEntrySizes = false;
+    let previous: string | undefined;
+    try {
+      for await (const entry of this.zip.eachEntry()) {
+        const name = decodeName(entry, problems);
+        previous = name;
+        const kind = classify(name);
+        infos.push({ entry, name, kind });
+        this.entries.set(name, entry);
+        checkEntry(entry, name, kind, limits, problems);
+        const count = (seen.get(name) ?? 0) + 1;
+        seen.set(name, count);
+        if (count === 2) problems.add(DuplicateEntryError, name, `entry ${q(name)} appears more than once`);
+        declaredTotal += entry.uncompressedSize;
+        // Past the limit the rest is not worth reading: a hostile directory can claim billions of entries.
+        if (infos.length >= limits.maxEntries) break;
+      }
+    } catch (err) {
+      const where = previous === undefined ? 'at its first entry' : `after entry ${q(previous)}`;
+      if (/strong encryption/i.test(errorMessage(err))) {
+        const which = previous === undefined ? 'its first entry' : `the entry after ${q(previous)}`;
+        problems.add(EncryptedEntryError, undefined, `in ${label}, ${which} uses strong encryption, which a bundle may not`, err);
+      } else {
+        problems.add(CorruptZipError, undefined, `${label} has a corrupt central directory ${where} (${errorMessage(err)})`, err);
+      }
+    } finally {
+      this.zip.validateEntrySizes = true;
+    }
+
+    if (declaredTotal > limits.maxTotalUncompressedBytes) {
+      problems.add(
+        BundleLimitError,
+        undefined,
+        `bundle entries declare ${bytes(declaredTotal)} uncompressed in total, over the limit of ${bytes(limits.maxTotalUncompressedBytes)}`,
+      );
+    }
+    if (problems.size > 0) throw problems.toError(label);
+    return infos;
+  }
+
+  /**
+   * Streams every entry once. Declared sizes were checked against the limits already, and no entry may produce more
+   * than it declares, so the real bytes inflated here are bounded by the limits even when the zip lies.
+   */
+  private async dataPass(infos: EntryInfo[]): Promise<InspectedBundle> {
+    const { limits, label } = this;
+    const problems = new Problems();
+    const result: InspectedBundle = {
+      manifestBytes: undefined,
+      functions: [],
+      statics: [],
+      ignored: [],
+      totalUncompressedBytes: 0,
+      entryCount: infos.length,
+    };
+
+    for (const info of infos) {
+      this.assertOpen();
+      const { entry, name, kind } = info;
+      let spoolPath: string | undefined;
+      let manifestChunks: Buffer[] | undefined;
+      let sink: Writable;
+      if (kind === 'function') {
+        // Temp files are named by position, never by entry name: the name is untrusted input.
+        spoolPath = join(await this.ensureTempDir(), `function-${this.spoolCount++}.zip`);
+        sink = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
+      } else if (kind === 'manifest') {
+        const chunks: Buffer[] = [];
+        manifestChunks = chunks;
+        sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) });
+      } else {
+        sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
+      }
+
+      let read: { size: number; sha256: Buffer; crc: number };
+      try {
+        read = await this.streamEntry(entry, name, sink);
+      } catch (err) {
+        if (!(err instanceof EntryProblem)) throw err;
+        problems.add(err.kind, name, err.message, err.cause);
+        continue;
+      }
+      if (read.crc !== entry.crc32) {
+        problems.add(CorruptZipError, name, `entry ${q(name)} is corrupt: its data does not match its CRC-32 (${hex32(entry.crc32)} declared, ${hex32(read.crc)} found)`);
+        continue;
+      }
+      result.totalUncompressedBytes += read.size;
+
+      const file: BundleFile = {
+        entryName: name,
+        size: read.size,
+        sha256Hex: read.sha256.toString('hex'),
+        sha256Base64: read.sha256.toString('base64'),
+      };
+      switch (kind) {
+        case 'manifest':
+          result.manifestBytes = Buffer.concat(manifestChunks ?? []);
+          break;
+        case 'function': {
+          if (spoolPath === undefined) throw new Error('unreachable: function without a spool file');
+          this.tempFiles.set(name, spoolPath);
+          const inner = await checkNestedZip(spoolPath, name, limits, problems);
+          result.totalUncompressedBytes += inner;
+          result.functions.push({ ...file, functionName: name.replace(/\.(zip|jar)$/, '') });
+          break;
+        }
+        case 'static':
+          result.statics.push({ ...file, name: name.slice('static/'.length) });
+          break;
+        case 'ignored':
+          result.ignored.push(name);
+          break;
+        case 'directory':
+          break;
+      }
+    }
+
+    if (result.totalUncompressedBytes > limits.maxTotalUncompressedBytes) {
+      problems.add(
+        BundleLimitError,
+        undefined,
+        `bundle unzips to ${bytes(result.totalUncompressedBytes)} counting the contents of its function zips, over the limit of ${bytes(limits.maxTotalUncompressedBytes)}`,
+      );
+    }
+    if (problems.size > 0) throw problems.toError(label);
+    return result;
+  }
+
+  private async streamEntry(entry: Entry, name: string, sink: Writable): Promise<{ size: number; sha256: Buffer; crc: number }> {
+    let source: Readable;
+    try {
+      source = await this.zip.openReadStreamPromise(entry);
+    } catch (err) {
+      sink.destroy();
+      if (this.closed) throw err;
+      throw new EntryProblem(streamProblemError(entry, name, err));
+    }
+    const declared = entry.uncompressedSize;
+    const hash = createHash('sha256');
+    let size = 0;
+    let crc = 0;
+    // Our own count, independent of yauzl's: stop the inflation the moment an entry gives more than it declared.
+    const guard = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length;
+        if (size > declared) {
+          cb(new EntryProblem(new EntrySizeMismatchError(`entry ${q(name)} declares ${declared} bytes but holds more`)));
+          return;
+        }
+        hash.update(chunk);
+        crc = crc32(chunk, crc);
+        cb(null, chunk);
+      },
+      flush(cb) {
+        if (size < declared) {
+          cb(new EntryProblem(new EntrySizeMismatchError(`entry ${q(name)} declares ${declared} bytes but holds only ${size}`)));
+          return;
+        }
+        cb();
+      },
+    });
+    try {
+      await pipeline(source, guard, sink);
+    } catch (err) {
+      if (err instanceof EntryProblem) throw err;
+      if (isFsError(err)) throw err;
+      throw new EntryProblem(streamProblemError(entry, name, err));
+    }
+    return { size, sha256: hash.digest(), crc };
+  }
+
+  private ensureTempDir(): Promise<string> {
+    this.tempDir ??= fsp.mkdtemp(join(tmpdir(), 'apps-deployer-bundle-'));
+    return this.tempDir;
+  }
+}
+
+/** Opens, runs `fn`, and always closes (temp files included). */
+export async function withBundle<T>(path: string, limits: Partial<BundleLimits> | undefined, fn: (b: Bundle) => Promise<T>): Promise<T> {
+  const bundle = await Bundle.open(path, limits);
+  try {
+    return await fn(bundle);
+  } finally {
+    await bundle.close();
+  }
+}
+
+/** A problem found while streaming one entry, to be collected rather than to end the pass. */
+class EntryProblem extends Error {
+  readonly kind: BundleErrorClass;
+  constructor(readonly error: BundleError) {
+    super(error.message, error.cause === undefined ? undefined : { cause: error.cause });
+    this.kind = error.constructor as BundleErrorClass;
+  }
+}
+
+function mergeLimits(limits: Partial<BundleLimits> | undefined): BundleLimits {
+  const merged: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS };
+  for (const [key, value] of Object.entries(limits ?? {}) as Array<[keyof BundleLimits, number | undefined]>) {
+    if (value !== undefined) merged[key] = value;
+  }
+  return merged;
+}
+
+function openZip(path: string): Promise<ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(path, { ...YAUZL_OPTIONS }, (err, zip) => (err ? reject(err) : resolve(zip)));
+  });
+}
+
+async function describeOpenError(path: string, label: string, err: unknown): Promise<unknown> {
+  if (isFsError(err)) return err;
+  const message = errorMessage(err);
+  // A zip cut short loses its end record first; yauzl then either finds none, or finds the end record of a stored
+  // function zip inside it and complains about its comment length. Its head still tells whether it was a zip.
+  if (/end of central directory record signature not found|invalid comment length/i.test(message)) {
+    return (await startsWithZipSignature(path))
+      ? new CorruptZipError(`${label} is truncated or corrupt: it starts like a zip but its end-of-central-directory record is missing or damaged`, {
+          cause: err,
+        })
+      : new NotAZipError(`${label} is not a zip file`, { cause: err });
+  }
+  return new CorruptZipError(`${label} is a corrupt zip file (${message})`, { cause: err });
+}
+
+async function startsWithZipSignature(path: string): Promise<boolean> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(head, 0, 4, 0);
+    return bytesRead === 4 && head.readUInt32LE(0) === 0x04034b50;
+  } finally {
+    await fh.close();
+  }
+}
+
+function decodeName(entry: Entry, problems: Problems): string {
+  // With decodeStrings:false yauzl hands out the raw bytes. Go's archive/zip uses them as they are, and S3 keys are
+  // UTF-8, so UTF-8 it is, whatever the language-encoding flag says.
+  const raw: Buffer = entry.fileNameRaw;
+  try {
+    return utf8.decode(raw);
+  } catch {
+    const lossy = raw.toString('utf8');
+    problems.add(UnsafeEntryNameError, lossy, `entry ${q(lossy)} has a name that is not valid UTF-8 (bytes ${raw.toString('hex')})`);
+    return lossy;
+  }
+}
+
+/** appsctl.md §4, first matching rule wins; directory entries are never files to deploy. */
+function classify(name: string): EntryKind {
+  if (name === 'manifest.json') return 'manifest';
+  if (name.endsWith('/')) return 'directory';
+  if (name.endsWith('.zip') || name.endsWith('.jar')) return 'function';
+  if (name.startsWith('static/')) return 'static';
+  return 'ignored';
+}
+
+function checkEntry(entry: Entry, name: string, kind: EntryKind, limits: BundleLimits, problems: Problems): void {
+  const n = q(name);
+  if (name === '') problems.add(UnsafeEntryNameError, name, 'an entry has an empty name');
+  if (name.includes('\0')) problems.add(UnsafeEntryNameError, name, `entry ${n} contains a NUL byte`);
+  if (name.includes('\\')) problems.add(UnsafeEntryNameError, name, `entry ${n} contains a backslash, which is not a portable path separator`);
+  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) problems.add(UnsafeEntryNameError, name, `entry ${n} is an absolute path`);
+  // Split on both separators: a Windows extractor treats `..\x` as a parent reference too.
+  if (name.split(/[/\\]/).includes('..')) problems.add(UnsafeEntryNameError, name, `entry ${n} escapes the bundle (contains a ".." segment)`);
+
+  if (((entry.externalFileAttributes >>> 16) & 0o170000) === 0o120000) {
+    problems.add(SymlinkEntryError, name, `entry ${n} is a symbolic link, which a bundle may not contain`);
+  }
+  const encrypted = (entry.generalPurposeBitFlag & 1) !== 0;
+  if (encrypted) problems.add(EncryptedEntryError, name, `entry ${n} is encrypted, which a bundle may not be`);
+  if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+    problems.add(BundleError, name, `entry ${n} uses compression method ${entry.compressionMethod}; only stored (0) and deflate (8) are supported`);
+  }
+  if (entry.compressionMethod === 0 && entry.compressedSize !== entry.uncompressedSize + (encrypted ? 12 : 0)) {
+    problems.add(
+      EntrySizeMismatchError,
+      name,
+      `entry ${n} is stored uncompressed but declares ${entry.compressedSize} bytes compressed and ${entry.uncompressedSize} bytes uncompressed`,
+    );
+  }
+
+  const ratioProblem = compressionRatioProblem(entry, limits.maxCompressionRatio);
+  if (ratioProblem !== undefined) problems.add(BundleLimitError, name, `entry ${n} ${ratioProblem}`);
+  if (kind === 'manifest' && entry.uncompressedSize > limits.maxManifestBytes) {
+    problems.add(BundleLimitError, name, `entry ${n} is ${bytes(entry.uncompressedSize)}, over the manifest limit of ${bytes(limits.maxManifestBytes)}`);
+  }
+  if (kind === 'function' && entry.uncompressedSize > limits.maxFunctionUncompressedBytes) {
+    problems.add(
+      BundleLimitError,
+      name,
+      `function entry ${n} is ${bytes(entry.uncompressedSize)}, over the function limit of ${bytes(limits.maxFunctionUncompressedBytes)}`,
+    );
+  }
+}
+
+/** `has compression ratio 1032:1, over the limit of 200:1`, or undefined when the entry is within the limit. */
+function compressionRatioProblem(entry: Entry, max: number): string | undefined {
+  if (entry.uncompressedSize <= COMPRESSION_RATIO_MIN_BYTES) return undefined;
+  if (entry.compressedSize === 0) {
+    return `has an impossible compression ratio (${entry.uncompressedSize} bytes from 0 compressed bytes), over the limit of ${max}:1`;
+  }
+  const ratio = entry.uncompressedSize / entry.compressedSize;
+  if (ratio <= max) return undefined;
+  const shown = Math.floor(ratio) > max ? String(Math.floor(ratio)) : ratio.toFixed(2);
+  return `has compression ratio ${shown}:1, over the limit of ${max}:1`;
+}
+
+/**
+ * Checks a spooled function zip's central directory: that it is a zip at all (Lambda would reject it), what it
+ * declares it unzips to, and its entries' ratios. Returns the declared uncompressed total (0 when it is not a zip).
+ */
+async function checkNestedZip(path: string, entryName: string, limits: BundleLimits, problems: Problems): Promise<number> {
+  const n = q(entryName);
+  let zip: ZipFile;
+  try {
+    zip = await new Promise<ZipFile>((resolve, reject) => {
+      yauzl.open(path, { ...YAUZL_OPTIONS }, (err, z) => (err ? reject(err) : resolve(z)));
+    });
+  } catch (err) {
+    if (isFsError(err)) throw err;
+    problems.add(NotAZipError, entryName, `function entry ${n} is not a valid zip file (${errorMessage(err)})`, err);
+    return 0;
+  }
+  let total = 0;
+  try {
+    for await (const inner of zip.eachEntry()) {
+      total += inner.uncompressedSize;
+      const ratioProblem = compressionRatioProblem(inner, limits.maxCompressionRatio);
+      if (ratioProblem !== undefined) {
+        problems.add(BundleLimitError, entryName, `function entry ${n} contains ${q(inner.fileNameRaw.toString('utf8'))}, which ${ratioProblem}`);
+      }
+    }
+  } catch (err) {
+    problems.add(NotAZipError, entryName, `function entry ${n} is not a valid zip file (${errorMessage(err)})`, err);
+  } finally {
+    zip.close();
+  }
+  if (total > limits.maxFunctionUncompressedBytes) {
+    problems.add(
+      BundleLimitError,
+      entryName,
+      `function entry ${n} unzips to ${bytes(total)}, over the function limit of ${bytes(limits.maxFunctionUncompressedBytes)}`,
+    );
+  }
+  return total;
+}
+
+/** Names what went wrong reading one entry's data, from yauzl's and zlib's unnamed errors. */
+function streamProblemError(entry: Entry, name: string, err: unknown): BundleError {
+  if (err instanceof EntryProblem) return err.error;
+  if (err instanceof BundleError) return err;
+  const n = q(name);
+  const message = errorMessage(err);
+  const opts = { cause: err };
+  if (/too many bytes in the stream/.test(message)) {
+    return new EntrySizeMismatchError(`entry ${n} declares ${entry.uncompressedSize} bytes but holds more`, opts);
+  }
+  const short = /not enough bytes in the stream\. expected (\d+)\. got only (\d+)/.exec(message);
+  if (short !== null && entry.compressionMethod === 8) {
+    return new EntrySizeMismatchError(`entry ${n} declares ${entry.uncompressedSize} bytes but holds only ${short[2]}`, opts);
+  }
+  if (/file data overflows file bounds|unexpected EOF|not enough bytes in the stream/.test(message)) {
+    return new CorruptZipError(`entry ${n} is cut off: its data runs past the end of the file (truncated bundle?)`, opts);
+  }
+  if (/invalid local file header signature/.test(message)) {
+    return new CorruptZipError(`entry ${n} is corrupt: its local header is missing or damaged`, opts);
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new CorruptZipError(`entry ${n} is corrupt: its compressed data cannot be inflated (${message})`, opts);
+  }
+  return new CorruptZipError(`entry ${n} cannot be read (${message})`, opts);
+}
+
+function isFsError(err: unknown): boolean {
+  return typeof (err as { syscall?: unknown } | null)?.syscall === 'string';
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Quotes a name for a message; JSON escaping makes NUL and control characters visible. */
+function q(name: string): string {
+  return JSON.stringify(name);
+}
+
+function hex32(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = -1;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${n} bytes (${Number(value.toFixed(1))} ${units[unit]})`;
+}
+
+// zlib.crc32 arrived in Node 20.15 / 22.2; the engines field allows older 20.x.
+const nativeCrc32: ((data: Buffer, value?: number) => number) | undefined =
+  typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
+let crcTable: Uint32Array | undefined;
+
+function crc32(data: Buffer, value = 0): number {
+  if (nativeCrc32 !== undefined) return nativeCrc32(data, value);
+  crcTable ??= makeCrcTable();
+  let crc = ~value >>> 0;
+  for (const byte of data) crc = (crcTable[(crc ^ byte) & 0xff] ?? 0) ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
+function makeCrcTable(): Uint32Array {
+  const table = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[i] = c >>> 0;
+  }
+  return table;
+}

@@ -1,0 +1,416 @@
+import type { Readable } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { DEFAULTS } from './config';
+import { ConflictError, NotFoundError, PolicyLimitError } from './errors';
+import type { Logger } from './logger';
+import { DEPLOY_SECTIONS } from './manifest';
+import { addLambdaArns, ALLOW_LAMBDA_SID, IAM_POLICY_MAX_VERSIONS, parsePolicy, type PolicyDocument } from './policy';
+import type { FunctionInfo, IamPort, LambdaPort, MattermostPort, S3Port } from './ports';
+import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
+
+/**
+ * `appsctl aws deploy` (appsctl.md §2) done as design.md §2 asks: plan with reads only, fail before any change, then
+ * apply in an order that never exposes a half-deployed app — static assets, function code and functions, invoke
+ * policy, manifest, Mattermost listing, install. Every step skips what is already in place, so a second run of the
+ * same bundle writes nothing, and a run that failed part-way completes when run again.
+ */
+export interface DeployOptions {
+  update: boolean;
+  install: boolean;
+  dryRun: boolean;
+  policyName: string;
+  executeRoleName: string;
+  /** Environment variables for every function (`--env`); undefined leaves existing variables alone. */
+  environment?: Record<string, string>;
+  /** Calls Mattermost after the AWS steps (false for `aws test deploy`). */
+  listInMattermost: boolean;
+  concurrency: number;
+}
+
+export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
+  update: false,
+  install: false,
+  dryRun: false,
+  policyName: DEFAULTS.policy,
+  executeRoleName: DEFAULTS.executeRole,
+  listInMattermost: true,
+  concurrency: 8,
+};
+
+export interface DeployPorts {
+  region: string;
+  s3: S3Port;
+  lambda: LambdaPort;
+  iam: IamPort;
+  mattermost?: MattermostPort;
+}
+
+export interface BundleSource {
+  app: AppBundle;
+  /** A fresh stream of one bundle entry. */
+  open(entryName: string): Promise<Readable>;
+}
+
+export type Action = 'create' | 'update' | 'unchanged';
+
+export interface FunctionPlan {
+  name: string;
+  lambdaName: string;
+  arn: string;
+  action: Action;
+  /** What differs, for an update: `code`, `handler`, `runtime`, `role`, `environment`. */
+  changes: string[];
+  codeKey: string;
+  codeSha256: string;
+}
+
+export interface StaticPlan {
+  name: string;
+  key: string;
+  action: Action;
+}
+
+export interface DeployPlan {
+  appId: string;
+  version: string;
+  displayName: string;
+  bucket: string;
+  executeRole: { name: string; arn: string };
+  invokePolicy: { name: string; arn: string; action: 'update' | 'unchanged'; addedArns: string[]; removedArns: string[]; document: string };
+  functions: FunctionPlan[];
+  statics: StaticPlan[];
+  manifest: { key: string; action: Action };
+  warnings: string[];
+}
+
+export interface DeployResult extends DeployPlan {
+  executePolicyArn: string;
+  manifestUrl: string;
+  listed: boolean;
+  installed: boolean;
+}
+
+export type ProgressEvent = { step: 'static' | 'code' | 'function' | 'policy' | 'manifest' | 'mattermost'; name: string; action: string };
+
+/** Lambda answers CodeSha256 as base64(sha256(zip)). The code object's key is content-addressed, so unchanged code is never uploaded twice. */
+export function codeKey(lambdaName: string, sha256Hex: string): string {
+  return `functions/${lambdaName}/${sha256Hex}.zip`;
+}
+
+const SHA_METADATA = 'sha256';
+
+function accountOf(arn: string): string {
+  return arn.split(':')[4] ?? '';
+}
+
+function sameEnv(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8',
+  '.css': 'text/css', '.js': 'text/javascript', '.mjs': 'text/javascript', '.svg': 'image/svg+xml', '.png': 'image/png',
+  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.ico': 'image/x-icon', '.md': 'text/markdown',
+};
+
+function contentType(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return (dot >= 0 && CONTENT_TYPES[name.slice(dot).toLowerCase()]) || 'application/octet-stream';
+}
+
+/**
+ * The keys of apps.Manifest at HEAD: the Go client marshals its struct, so legacy keys (app_type, root_url) and
+ * unknown ones never reach the server in the listing request.
+ */
+const LISTED_MANIFEST_KEYS = [
+  'SchemaVersion', 'app_id', 'version', 'homepage_url', 'display_name', 'description', 'icon', 'bindings', 'on_install',
+  'on_version_changed', 'on_uninstall', 'on_enable', 'on_disable', 'get_oauth2_connect_url', 'on_oauth2_complete',
+  'on_remote_webhook', 'requested_permissions', 'remote_webhook_auth_type', 'requested_locations', ...DEPLOY_SECTIONS,
+];
+
+export function listingManifest(manifest: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(LISTED_MANIFEST_KEYS.filter((k) => manifest[k] !== undefined).map((k) => [k, manifest[k]]));
+}
+
+/** Reads only. Throws before any change for: missing role or policy, code conflicts without --update, an oversized policy. */
+export async function planDeploy(ports: DeployPorts, source: BundleSource, opts: DeployOptions): Promise<DeployPlan> {
+  const { app } = source;
+  const { app_id: appId, version = '', display_name: displayName } = app.manifest;
+  const limit = pLimit(opts.concurrency);
+
+  const role = await ports.iam.getRole(opts.executeRoleName);
+  if (!role) throw new NotFoundError(`execute role ${opts.executeRoleName} not found; create it with: appsctl aws init --create`);
+  const policy = await ports.iam.findPolicy(opts.policyName);
+  if (!policy) throw new NotFoundError(`invoke policy ${opts.policyName} not found; create it with: appsctl aws init --create`);
+  const account = accountOf(role.arn);
+
+  const conflicts: Array<{ path: string; message: string }> = [];
+  const functions = await Promise.all(
+    app.functions.map((f) =>
+      limit(async (): Promise<FunctionPlan> => {
+        const existing = await ports.lambda.getFunction(f.lambdaName);
+        const base = {
+          name: f.name,
+          lambdaName: f.lambdaName,
+          arn: existing?.arn ?? `arn:aws:lambda:${ports.region}:${account}:function:${f.lambdaName}`,
+          codeKey: codeKey(f.lambdaName, f.file.sha256Hex),
+          codeSha256: f.file.sha256Base64,
+        };
+        if (!existing) return { ...base, action: 'create', changes: [] };
+        const changes = functionChanges(existing, f, role.arn, opts.environment);
+        if (changes.length === 0) return { ...base, action: 'unchanged', changes };
+        if (!opts.update) {
+          conflicts.push({ path: f.name, message: `function ${f.lambdaName} already exists with a different ${changes.join(', ')}` });
+        }
+        return { ...base, action: 'update', changes };
+      }),
+    ),
+  );
+  if (conflicts.length > 0) {
+    throw new ConflictError(
+      `${conflicts.length === 1 ? 'a function' : `${conflicts.length} functions`} of ${appId} ${version} already exist${conflicts.length === 1 ? 's' : ''} with other code or configuration; pass --update to replace ${conflicts.length === 1 ? 'it' : 'them'}`,
+      { details: conflicts },
+    );
+  }
+
+  const statics = await Promise.all(
+    app.statics.map((s) =>
+      limit(async (): Promise<StaticPlan> => {
+        const head = await ports.s3.headObject(s.key);
+        return { name: s.name, key: s.key, action: !head ? 'create' : head.metadata[SHA_METADATA] === s.file.sha256Hex ? 'unchanged' : 'update' };
+      }),
+    ),
+  );
+
+  const currentDoc = await ports.iam.getPolicyDocument(policy.arn, policy.defaultVersionId);
+  const parsed = parsePolicy(currentDoc);
+  const warnings = app.warnings.map((w) => `${w.path ? `${w.path}: ` : ''}${w.message}`);
+  if (parsed.droppedFields.length > 0) {
+    warnings.push(`the invoke policy has statement fields (${parsed.droppedFields.join(', ')}) that the Mattermost tooling does not keep when it adds functions`);
+  }
+  const grown = await growInvokePolicy(ports.lambda, parsed.doc, functions.map((f) => f.arn), policy.name, limit);
+
+  const manifestKey = app.deployData.manifest_key;
+  const manifestHead = await ports.s3.headObject(manifestKey);
+  const manifestAction: Action = !manifestHead ? 'create' : manifestHead.metadata[SHA_METADATA] === app.manifestSha256Hex ? 'unchanged' : 'update';
+
+  return {
+    appId,
+    version,
+    displayName: displayName ?? appId,
+    bucket: ports.s3.bucket,
+    executeRole: { name: role.name, arn: role.arn },
+    invokePolicy: {
+      name: policy.name,
+      arn: policy.arn,
+      action: grown ? 'update' : 'unchanged',
+      addedArns: grown?.added ?? [],
+      removedArns: grown?.removed ?? [],
+      document: grown?.text ?? currentDoc,
+    },
+    functions,
+    statics,
+    manifest: { key: manifestKey, action: manifestAction },
+    warnings,
+  };
+}
+
+/**
+ * Adds the ARNs; when the document would outgrow IAM's size limit, drops the ARNs of functions that no longer exist
+ * and tries once more. Still too big is a PolicyLimitError, thrown before any change.
+ */
+async function growInvokePolicy(lambda: LambdaPort, doc: PolicyDocument, arns: string[], policyName: string, limit: LimitFunction): Promise<ReturnType<typeof addLambdaArns>> {
+  try {
+    return addLambdaArns(doc, arns, { policyName });
+  } catch (err) {
+    if (!(err instanceof PolicyLimitError)) throw err;
+    const listed = doc.Statement.find((s) => s.Sid === ALLOW_LAMBDA_SID)?.Resource ?? [];
+    const candidates = listed.filter((a) => !arns.includes(a) && a.includes(':function:'));
+    const gone = new Set<string>();
+    await Promise.all(
+      candidates.map((arn) =>
+        limit(async () => {
+          if (!(await lambda.getFunction(arn.split(':function:')[1]!))) gone.add(arn);
+        }),
+      ),
+    );
+    if (gone.size === 0) throw err;
+    return addLambdaArns(doc, arns, { policyName, prune: (a) => gone.has(a) });
+  }
+}
+
+function functionChanges(existing: FunctionInfo, f: PlannedFunction, roleArn: string, environment: Record<string, string> | undefined): string[] {
+  const changes: string[] = [];
+  if (existing.codeSha256 !== f.file.sha256Base64) changes.push('code');
+  if (existing.handler !== f.handler) changes.push('handler');
+  if (existing.runtime !== f.runtime) changes.push('runtime');
+  if (existing.role !== roleArn) changes.push('role');
+  if (environment !== undefined && !sameEnv(existing.environment, environment)) changes.push('environment');
+  return changes;
+}
+
+/**
+ * Plans, then (unless dry-run) applies. Throws on the first failed step; what was done before it stays, the manifest is
+ * written and listed only after everything it names exists, and a re-run picks up where this one stopped.
+ */
+export async function deploy(
+  ports: DeployPorts,
+  source: BundleSource,
+  opts: DeployOptions,
+  logger: Logger,
+  onProgress: (e: ProgressEvent) => void = () => {},
+): Promise<{ plan: DeployPlan; result?: DeployResult }> {
+  if (opts.listInMattermost && !opts.dryRun && !ports.mattermost) {
+    throw new Error('deploy: a Mattermost client is required to list the app');
+  }
+  const plan = await planDeploy(ports, source, opts);
+  for (const w of plan.warnings) logger.warn(w);
+  if (opts.dryRun) return { plan };
+
+  const { app } = source;
+  const limit = pLimit(opts.concurrency);
+  const staticsByName = new Map(app.statics.map((s) => [s.name, s]));
+  const functionsByName = new Map(app.functions.map((f) => [f.name, f]));
+
+  // 1. Static assets.
+  await Promise.all(
+    plan.statics
+      .filter((s) => s.action !== 'unchanged')
+      .map((s) =>
+        limit(async () => {
+          const planned = staticsByName.get(s.name)!;
+          await uploadStatic(ports.s3, source, planned);
+          logger.debug('uploaded static asset to S3', { key: s.key });
+          onProgress({ step: 'static', name: s.name, action: s.action });
+        }),
+      ),
+  );
+
+  // 2. Function code (content-addressed, private prefix) and functions.
+  const environment = opts.environment;
+  await Promise.all(
+    plan.functions
+      .filter((f) => f.action !== 'unchanged')
+      .map((fp) =>
+        limit(async () => {
+          const f = functionsByName.get(fp.name)!;
+          const code = { s3Bucket: ports.s3.bucket, s3Key: fp.codeKey };
+          if (fp.action === 'create' || fp.changes.includes('code')) {
+            const head = await ports.s3.headObject(fp.codeKey);
+            if (!head || head.metadata[SHA_METADATA] !== f.file.sha256Hex) {
+              await ports.s3.putObject({
+                key: fp.codeKey,
+                body: () => source.open(f.file.entryName),
+                contentLength: f.file.size,
+                contentType: 'application/zip',
+                metadata: { [SHA_METADATA]: f.file.sha256Hex },
+              });
+              onProgress({ step: 'code', name: fp.name, action: 'upload' });
+            }
+          }
+          if (fp.action === 'create') {
+            await ports.lambda.createFunction({
+              name: fp.lambdaName,
+              handler: f.handler,
+              runtime: f.runtime,
+              role: plan.executeRole.arn,
+              code,
+              ...(environment ? { environment } : {}),
+            });
+            await ports.lambda.waitUntilReady(fp.lambdaName, 'create');
+            logger.info('created function', { name: fp.lambdaName });
+          } else {
+            if (fp.changes.includes('code')) {
+              await ports.lambda.updateFunctionCode(fp.lambdaName, code);
+              await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
+            }
+            if (fp.changes.some((c) => c !== 'code')) {
+              const current = await ports.lambda.getFunction(fp.lambdaName);
+              await ports.lambda.updateFunctionConfiguration(fp.lambdaName, {
+                handler: f.handler,
+                runtime: f.runtime,
+                role: plan.executeRole.arn,
+                environment: environment ?? current?.environment ?? {},
+              });
+              await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
+            }
+            logger.info('updated function', { name: fp.lambdaName, changes: fp.changes.join(',') });
+          }
+          onProgress({ step: 'function', name: fp.lambdaName, action: fp.action });
+        }),
+      ),
+  );
+
+  // 3. Invoke policy: only when an ARN is new; versions kept within IAM's limit, oldest non-default first.
+  if (plan.invokePolicy.action === 'update') {
+    await ensurePolicyVersionRoom(ports.iam, plan.invokePolicy.arn);
+    await ports.iam.createPolicyVersion(plan.invokePolicy.arn, plan.invokePolicy.document);
+    logger.info('updated invoke policy', { policy: plan.invokePolicy.name, added: plan.invokePolicy.addedArns.length });
+    onProgress({ step: 'policy', name: plan.invokePolicy.name, action: 'update' });
+  }
+
+  // 4. Manifest: written only now, when everything it names exists.
+  if (plan.manifest.action !== 'unchanged') {
+    await ports.s3.putObject({
+      key: plan.manifest.key,
+      body: app.manifestBytes,
+      contentLength: app.manifestBytes.length,
+      contentType: 'application/json',
+      metadata: { [SHA_METADATA]: app.manifestSha256Hex },
+    });
+    logger.info('uploaded manifest to S3', { key: plan.manifest.key });
+    onProgress({ step: 'manifest', name: plan.manifest.key, action: plan.manifest.action });
+  }
+
+  // 5. Mattermost.
+  let listed = false;
+  let installed = false;
+  if (opts.listInMattermost && ports.mattermost) {
+    await ports.mattermost.updateAppListing(listingManifest(app.manifest as Record<string, unknown>), { replace: false, addDeploys: ['aws_lambda'] });
+    listed = true;
+    onProgress({ step: 'mattermost', name: 'update-app-listing', action: 'listed' });
+    if (opts.install) {
+      await ports.mattermost.installApp(plan.appId, 'aws_lambda');
+      installed = true;
+      onProgress({ step: 'mattermost', name: 'install-app', action: 'installed' });
+    }
+  }
+
+  return {
+    plan,
+    result: {
+      ...plan,
+      executePolicyArn: DEFAULTS.lambdaExecutionPolicyArn,
+      manifestUrl: `https://s3-${ports.region}.amazonaws.com/${ports.s3.bucket}/${plan.manifest.key}`,
+      listed,
+      installed,
+    },
+  };
+}
+
+async function uploadStatic(s3: S3Port, source: BundleSource, s: PlannedStatic): Promise<void> {
+  await s3.putObject({
+    key: s.key,
+    body: () => source.open(s.file.entryName),
+    contentLength: s.file.size,
+    contentType: contentType(s.name),
+    metadata: { [SHA_METADATA]: s.file.sha256Hex },
+  });
+}
+
+async function ensurePolicyVersionRoom(iam: IamPort, arn: string): Promise<void> {
+  const versions = await iam.listPolicyVersions(arn);
+  const nonDefault = versions.filter((v) => !v.isDefault).sort((a, b) => (a.createDate?.getTime() ?? 0) - (b.createDate?.getTime() ?? 0) || versionNumber(a.versionId) - versionNumber(b.versionId));
+  let count = versions.length;
+  for (const v of nonDefault) {
+    if (count < IAM_POLICY_MAX_VERSIONS) break;
+    await iam.deletePolicyVersion(arn, v.versionId);
+    count--;
+  }
+}
+
+function versionNumber(id: string): number {
+  return Number(id.replace(/^v/, '')) || 0;
+}

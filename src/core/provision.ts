@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto';
+import { BundleValidationError, type ErrorDetail } from './errors';
+import { GoMap, goMarshalIndent } from './gojson';
+import { awsLambdaFunctions, manifestIssues, type AwsLambdaFunction, type Manifest } from './manifest';
+import { lambdaName, lambdaNameProblem, manifestKey, staticKey } from './naming';
+import { runtimeStatus } from './runtimes';
+import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type InspectedBundle } from './bundle';
+
+/**
+ * DeployData (ProvisionData before v0.7): what `appsctl generate-terraform-data` prints and what every deploy path
+ * works from. Field order is the Go struct's; the maps are Go maps (sorted keys on output).
+ */
+export interface DeployData {
+  static_files: Record<string, { key: string }>;
+  lambda_functions: Record<string, { name: string; handler: string; runtime: string }>;
+  manifest_key: string;
+}
+
+export interface PlannedFunction {
+  /** The manifest's function name, the key of `lambda_functions`. */
+  name: string;
+  lambdaName: string;
+  handler: string;
+  runtime: string;
+  file: BundleFunctionFile;
+}
+
+export interface PlannedStatic {
+  /** Name relative to `static/`, the key of `static_files`. */
+  name: string;
+  key: string;
+  file: BundleFile;
+}
+
+/** A bundle that was read, checked and resolved into what will be deployed. */
+export interface AppBundle {
+  manifest: Manifest;
+  manifestBytes: Buffer;
+  manifestSha256Hex: string;
+  deployData: DeployData;
+  functions: PlannedFunction[];
+  statics: PlannedStatic[];
+  ignored: string[];
+  /** Not fatal: deprecated runtimes and the like. */
+  warnings: ErrorDetail[];
+}
+
+export interface ResolveResult {
+  bundle?: AppBundle;
+  /** Problems the original Go validation reports (`GetDeployData` + `Validate`). */
+  goProblems: ErrorDetail[];
+  /** Problems that only we report: what AWS would refuse although Go accepts it (design.md §2). */
+  awsProblems: ErrorDetail[];
+}
+
+/**
+ * Resolves an inspected bundle as upaws.GetDeployData does (appsctl.md §4), and collects every problem at once.
+ */
+export function resolveBundle(inspected: InspectedBundle): ResolveResult {
+  const goProblems: ErrorDetail[] = [];
+  const awsProblems: ErrorDetail[] = [];
+  const warnings: ErrorDetail[] = [];
+
+  if (inspected.manifestBytes === undefined) {
+    return { goProblems: [{ path: 'manifest.json', message: 'no manifest found' }], awsProblems };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(inspected.manifestBytes.toString('utf8'));
+  } catch (err) {
+    return { goProblems: [{ path: 'manifest.json', message: `not valid JSON: ${(err as Error).message}` }], awsProblems };
+  }
+  const issues = manifestIssues(raw);
+  if (issues.length > 0) {
+    return { goProblems: issues.map((d) => ({ ...d, path: d.path ? `manifest.json: ${d.path}` : 'manifest.json' })), awsProblems };
+  }
+  const manifest = raw as Manifest;
+  const manifestFunctions = awsLambdaFunctions(manifest);
+  if (manifest.aws_lambda === undefined) {
+    return { goProblems: [{ path: 'manifest.json', message: '"aws_lambda" is not present in the manifest' }], awsProblems };
+  }
+
+  const { app_id: appId, version = '' } = manifest;
+  // Go: for every bundle file, for every manifest function whose name is a suffix of the file's name (no break), the
+  // entry keyed by the manifest name is (over)written. Zip order decides which file wins a contested name.
+  const matched = new Map<string, { fn: AwsLambdaFunction; file: BundleFunctionFile }>();
+  for (const file of inspected.functions) {
+    for (const fn of manifestFunctions) {
+      if (file.functionName.endsWith(fn.name)) matched.set(fn.name, { fn, file });
+    }
+  }
+  if (manifestFunctions.length !== matched.size) {
+    goProblems.push({
+      message: `different number of functions in the manifest and in the bundle: expected ${manifestFunctions.length}, found ${matched.size}`,
+    });
+  }
+  for (const fn of manifestFunctions) {
+    if (!matched.has(fn.name)) {
+      goProblems.push({ path: fn.name, message: `function ${JSON.stringify(fn.name)} was not found in the bundle (expected an entry named like "${fn.name}.zip")` });
+    }
+  }
+
+  const functions: PlannedFunction[] = [];
+  const seenLambdaNames = new Map<string, string>();
+  for (const [name, { fn, file }] of matched) {
+    const lname = lambdaName(appId, version, name);
+    functions.push({ name, lambdaName: lname, handler: fn.handler, runtime: fn.runtime, file });
+    const problem = lambdaNameProblem(lname);
+    if (problem !== undefined) {
+      awsProblems.push({
+        path: name,
+        message:
+          `the Lambda name the Mattermost server computes for function ${JSON.stringify(name)}, ${JSON.stringify(lname)}, ${problem}; ` +
+          `shorten the function name so that "${appId.replaceAll('.', '-')}_${version.replaceAll('.', '-')}_${name.replaceAll(' ', '-')}" fits in 64 characters` +
+          (/[.]/.test(appId + version) ? ', or use an app_id and version without dots' : ''),
+      });
+    }
+    const other = seenLambdaNames.get(lname);
+    if (other !== undefined) {
+      awsProblems.push({ path: name, message: `functions ${JSON.stringify(other)} and ${JSON.stringify(name)} map to the same Lambda name ${JSON.stringify(lname)}` });
+    }
+    seenLambdaNames.set(lname, name);
+    const status = runtimeStatus(fn.runtime);
+    if (status === 'unknown') {
+      awsProblems.push({ path: name, message: `runtime ${JSON.stringify(fn.runtime)} is not an AWS Lambda runtime` });
+    } else if (status === 'deprecated') {
+      warnings.push({ path: name, message: `runtime ${fn.runtime} is deprecated by AWS Lambda; AWS may refuse to create functions with it` });
+    }
+  }
+
+  const statics: PlannedStatic[] = inspected.statics.map((s) => ({ name: s.name, key: staticKey(appId, version, s.name), file: s }));
+  const seenKeys = new Map<string, string>();
+  for (const s of statics) {
+    const other = seenKeys.get(s.key);
+    if (other !== undefined) {
+      awsProblems.push({ path: `static/${s.name}`, message: `static files ${JSON.stringify(other)} and ${JSON.stringify(s.name)} map to the same S3 key ${s.key}` });
+    }
+    seenKeys.set(s.key, s.name);
+  }
+
+  const deployData: DeployData = {
+    static_files: Object.fromEntries(statics.map((s) => [s.name, { key: s.key }])),
+    lambda_functions: Object.fromEntries(functions.map((f) => [f.name, { name: f.lambdaName, handler: f.handler, runtime: f.runtime }])),
+    manifest_key: manifestKey(appId, version),
+  };
+  return {
+    bundle: { manifest, manifestBytes: inspected.manifestBytes, manifestSha256Hex: createHash('sha256').update(inspected.manifestBytes).digest('hex'), deployData, functions, statics, ignored: inspected.ignored, warnings },
+    goProblems,
+    awsProblems,
+  };
+}
+
+/** `json.MarshalIndent(data, "", "\t")` plus the newline cobra's Println adds. */
+export function formatDeployData(data: DeployData): string {
+  return (
+    goMarshalIndent({
+      static_files: new GoMap(data.static_files),
+      lambda_functions: new GoMap(
+        Object.fromEntries(Object.entries(data.lambda_functions).map(([k, v]) => [k, { name: v.name, handler: v.handler, runtime: v.runtime }])),
+      ),
+      manifest_key: data.manifest_key,
+    }) + '\n'
+  );
+}
+
+export type Strictness = 'go' | 'deployable';
+
+/**
+ * Throws BundleValidationError listing every problem. `go` accepts what the original tool accepts (the DeployData is
+ * still printed for a name AWS would refuse); `deployable` also refuses what AWS would refuse.
+ */
+export function assertResolved(result: ResolveResult, strictness: Strictness, label = 'bundle'): AppBundle {
+  const problems = strictness === 'go' ? result.goProblems : [...result.goProblems, ...result.awsProblems];
+  if (problems.length > 0 || result.bundle === undefined) {
+    throw new BundleValidationError(
+      problems.length === 1 ? `${label} is not a valid Mattermost App: ${describe(problems[0]!)}` : `${label} is not a valid Mattermost App: ${problems.length} problems`,
+      { details: problems },
+    );
+  }
+  return result.bundle;
+}
+
+function describe(d: ErrorDetail): string {
+  return d.path ? `${d.path}: ${d.message}` : d.message;
+}
+
+/**
+ * Opens, inspects (structure, limits, hashes) and resolves a bundle file, then runs `fn` while the bundle is open
+ * (entry streams are only readable until it returns).
+ */
+export async function withAppBundle<T>(
+  path: string,
+  opts: { limits?: Partial<BundleLimits>; strictness: Strictness; label?: string },
+  fn: (app: AppBundle, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => Promise<T>,
+): Promise<T> {
+  return withBundle(path, opts.limits, async (b) => {
+    const inspected = await b.inspect();
+    const app = assertResolved(resolveBundle(inspected), opts.strictness, opts.label);
+    return fn(app, (entryName) => b.openReadStream(entryName));
+  });
+}
