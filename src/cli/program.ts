@@ -4,6 +4,7 @@ import type { CliIO } from './context';
 import { registerBundleCommands } from './commands/bundle';
 import { registerInitCommands } from './commands/init';
 import { registerDeployCommand } from './commands/deploy';
+import { registerTestCommands } from './commands/test';
 
 /** Builds `appsctl` with the command tree of the original Go tool (appsctl.md §0–§4). */
 export function buildProgram(io: CliIO): Command {
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIO): Command {
   registerBundleCommands(program, aws, terraform, io);
   registerInitCommands(aws, io);
   registerDeployCommand(aws, io);
+  registerTestCommands(aws, io);
   for (const c of [program, aws, terraform, ...program.commands, ...aws.commands, ...terraform.commands]) {
     c.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   }

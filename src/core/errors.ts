@@ -125,7 +125,9 @@ export function formatError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const lines = [err.message];
   if (isAppsDeployerError(err)) {
-    for (const d of err.details) lines.push(`  - ${d.path ? `${d.path}: ` : ''}${d.message}`);
+    // A single detail that the message already says adds nothing.
+    const redundant = err.details.length === 1 && err.message.includes(err.details[0]!.message);
+    if (!redundant) for (const d of err.details) lines.push(`  - ${d.path ? `${d.path}: ` : ''}${d.message}`);
   }
   return lines.join('\n');
 }

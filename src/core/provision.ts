@@ -173,15 +173,11 @@ export function assertResolved(result: ResolveResult, strictness: Strictness, la
   const problems = strictness === 'go' ? result.goProblems : [...result.goProblems, ...result.awsProblems];
   if (problems.length > 0 || result.bundle === undefined) {
     throw new BundleValidationError(
-      problems.length === 1 ? `${label} is not a valid Mattermost App: ${describe(problems[0]!)}` : `${label} is not a valid Mattermost App: ${problems.length} problems`,
+      `${label} is not a valid Mattermost App${problems.length === 1 ? '' : ` (${problems.length} problems)`}:`,
       { details: problems },
     );
   }
   return result.bundle;
-}
-
-function describe(d: ErrorDetail): string {
-  return d.path ? `${d.path}: ${d.message}` : d.message;
 }
 
 /**

@@ -1,16 +1,9 @@
-import { z } from 'zod';
 import { formatDeployData, withAppBundle } from '../core/provision';
 import { withDownloadedObject } from '../adapters/s3-objects';
 import { httpHandler } from './http/stack';
+import { provisionDataBody } from './http/schemas';
 
 /** `POST /provision-data`: the DeployData JSON of a bundle already uploaded under `bundles/` (design.md §3). */
-export const provisionDataBody = z.object({
-  bundleKey: z
-    .string()
-    .regex(/^bundles\/[^\0\\]+\.zip$/, 'must be an object key under bundles/ ending in .zip')
-    .refine((k) => !k.split('/').includes('..'), 'must not contain ".." segments'),
-});
-
 export const handler = httpHandler({ access: 'admin', body: provisionDataBody }, async ({ body, runtime }) => {
   const { config, aws } = runtime;
   const raw = await withDownloadedObject(aws.s3, { bucket: config.bucket, key: body.bundleKey, maxBytes: config.maxBundleBytes }, (path) =>

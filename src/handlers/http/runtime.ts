@@ -3,6 +3,8 @@ import type { Logger } from '../../core/logger';
 import { makeAwsClients, type AwsClients } from '../../adapters/aws';
 import { jsonLogger } from '../../adapters/logger';
 import { resolveSsmParams } from '../../adapters/ssm';
+import { makeControlPlane } from '../../adapters/control-plane';
+import type { ControlPlane } from '../../core/control-plane';
 
 /**
  * What every handler needs, built once per Lambda container: validated configuration (SSM parameters resolved) and
@@ -11,6 +13,7 @@ import { resolveSsmParams } from '../../adapters/ssm';
 export interface Runtime {
   config: ControlPlaneConfig;
   aws: AwsClients;
+  controlPlane: ControlPlane;
 }
 
 export const logger: Logger = jsonLogger();
@@ -22,7 +25,8 @@ export function getRuntime(): Promise<Runtime> {
     const region = process.env.MM_APPS_AWS_REGION ?? process.env.AWS_REGION ?? 'us-east-1';
     const env = await resolveSsmParams(process.env, region);
     const config = parseControlPlaneConfig(env);
-    return { config, aws: makeAwsClients({ region: config.region, bucket: config.bucket }) };
+    const aws = makeAwsClients({ region: config.region, bucket: config.bucket });
+    return { config, aws, controlPlane: makeControlPlane(config, aws, logger) };
   })();
   runtime.catch(() => {
     runtime = undefined;

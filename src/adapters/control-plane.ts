@@ -1,0 +1,83 @@
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import type { ControlPlaneConfig } from '../core/control-plane-config';
+import { runDeployment, type ControlPlane, type Notifier, type WorkerPort } from '../core/control-plane';
+import { DeploymentStore } from '../core/deployments';
+import { ConfigError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import type { AwsClients } from './aws';
+import { SdkIamPort } from './iam';
+import { SdkLambdaPort } from './lambda';
+import { HttpMattermostPort } from './mattermost';
+import { withRetry } from './retry';
+import { SdkS3Port } from './s3';
+import { withDownloadedObject } from './s3-objects';
+
+/** Posts `{"text": …}` to a Mattermost incoming webhook. */
+export class WebhookNotifier implements Notifier {
+  constructor(private readonly url: string) {}
+  async notify(text: string): Promise<void> {
+    const res = await fetch(this.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text }), signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+  }
+}
+
+/** The deployed worker: an asynchronous (`Event`) invocation of the worker function, so API Gateway's 29 s do not bound a deploy. */
+export class LambdaWorker implements WorkerPort {
+  constructor(
+    private readonly clients: AwsClients,
+    private readonly functionName: string,
+  ) {}
+  async start(deploymentId: string, environment?: Record<string, string>): Promise<void> {
+    const payload = JSON.stringify({ deploymentId, ...(environment ? { environment } : {}) });
+    await withRetry(`Invoke ${this.functionName}`, () =>
+      this.clients.lambda.send(new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: Buffer.from(payload) })),
+    );
+  }
+}
+
+/** Outside Lambda (the local stack): the deploy runs in this process after the response is sent. */
+export class InProcessWorker implements WorkerPort {
+  private readonly running = new Set<Promise<unknown>>();
+  constructor(private readonly controlPlane: () => ControlPlane) {}
+  async start(deploymentId: string, environment?: Record<string, string>): Promise<void> {
+    const run = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => runDeployment(this.controlPlane(), deploymentId, environment))
+      .catch((err) => this.controlPlane().logger.error('in-process deployment crashed', { deploymentId, error: (err as Error).message }))
+      .finally(() => this.running.delete(run));
+    this.running.add(run);
+  }
+  /** For tests and shutdown: resolves when every started deployment has ended. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+}
+
+export function makeControlPlane(config: ControlPlaneConfig, clients: AwsClients, logger: Logger, env: Record<string, string | undefined> = process.env): ControlPlane {
+  const s3 = new SdkS3Port(clients.s3, config.bucket, config.region);
+  const cp: ControlPlane = {
+    ports: {
+      region: config.region,
+      s3,
+      lambda: new SdkLambdaPort(clients.lambda),
+      iam: new SdkIamPort(clients.iam),
+      ...(config.mattermost ? { mattermost: new HttpMattermostPort(config.mattermost) } : {}),
+    },
+    store: new DeploymentStore(s3),
+    fetchBundle: (key, fn) => withDownloadedObject(clients.s3, { bucket: config.bucket, key, maxBytes: config.maxBundleBytes }, fn),
+    logger,
+    maxBundleBytes: config.maxBundleBytes,
+    autoInstall: config.autoInstall,
+    ...(config.webhookUrl ? { notifier: new WebhookNotifier(config.webhookUrl) } : {}),
+  };
+  const workerFunction = env.APPS_DEPLOYER_WORKER_FUNCTION;
+  if (workerFunction) cp.worker = new LambdaWorker(clients, workerFunction);
+  else if (env.AWS_LAMBDA_FUNCTION_NAME) {
+    // Inside Lambda the process freezes once the response is sent: an in-process deploy would never finish.
+    cp.worker = {
+      start: async () => {
+        throw new ConfigError('APPS_DEPLOYER_WORKER_FUNCTION is not set: the deploy endpoint needs the worker function name');
+      },
+    };
+  } else cp.worker = new InProcessWorker(() => cp);
+  return cp;
+}

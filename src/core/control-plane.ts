@@ -1,0 +1,290 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { AppsDeployerError, BadRequestError, BundleLimitError, NotFoundError, type ErrorDetail } from './errors';
+import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
+import { DeploymentStore, type DeploymentOptions, type DeploymentRecord } from './deployments';
+import type { Logger } from './logger';
+import { AppIdSchema, awsLambdaFunctions, type Manifest } from './manifest';
+import { lambdaName, parseManifestKey } from './naming';
+import { withAppBundle, type AppBundle } from './provision';
+
+/**
+ * The control plane's use cases (design.md §3–§4), shared by the HTTP handlers, the worker, the S3 auto-deployer and
+ * the local stack. Nothing here knows about Lambda events or HTTP.
+ */
+export interface Notifier {
+  notify(text: string): Promise<void>;
+}
+
+export interface WorkerPort {
+  /** Starts `runDeployment(id)` somewhere else (an async Lambda invocation, or the same process locally). */
+  start(deploymentId: string, environment?: Record<string, string>): Promise<void>;
+}
+
+export interface ControlPlane {
+  ports: DeployPorts;
+  store: DeploymentStore;
+  /** Downloads a bundle object to a temporary file for `fn` (size checked first). */
+  fetchBundle<T>(key: string, fn: (path: string, info: { size: number; etag?: string; versionId?: string }) => Promise<T>): Promise<T>;
+  logger: Logger;
+  maxBundleBytes: number;
+  autoInstall: boolean;
+  notifier?: Notifier;
+  worker?: WorkerPort;
+}
+
+export const BUNDLES_PREFIX = 'bundles/';
+
+export interface DeployRequest {
+  bundleKey: string;
+  install: boolean;
+  update: boolean;
+  dryRun: boolean;
+  policy: string;
+  executeRole: string;
+  env?: Record<string, string>;
+}
+
+function deployOptions(cp: ControlPlane, options: DeploymentOptions, environment: Record<string, string> | undefined, dryRun: boolean): DeployOptions {
+  return {
+    ...DEFAULT_DEPLOY_OPTIONS,
+    update: options.update,
+    install: options.install,
+    dryRun,
+    policyName: options.policy,
+    executeRoleName: options.executeRole,
+    ...(environment && Object.keys(environment).length > 0 ? { environment } : {}),
+    listInMattermost: cp.ports.mattermost !== undefined,
+  };
+}
+
+async function withBundleFromS3<T>(cp: ControlPlane, key: string, fn: (app: AppBundle, open: (entry: string) => Promise<Readable>) => Promise<T>): Promise<T> {
+  return cp.fetchBundle(key, (path) =>
+    withAppBundle(path, { strictness: 'deployable', label: key, limits: { maxBundleBytes: cp.maxBundleBytes } }, (app, open) =>
+      fn(app, async (e) => (await open(e)) as Readable),
+    ),
+  );
+}
+
+/** `POST /deploy`: a dry run answers the plan at once; otherwise a pending record is created and the worker started. */
+export async function startDeployment(cp: ControlPlane, req: DeployRequest): Promise<{ dryRun: true; plan: DeployPlan } | { dryRun: false; record: DeploymentRecord }> {
+  const head = await cp.ports.s3.headObject(req.bundleKey);
+  if (!head) throw new NotFoundError(`no bundle at s3://${cp.ports.s3.bucket}/${req.bundleKey}; upload it first (POST /bundles)`);
+  if (head.size > cp.maxBundleBytes) throw new BundleLimitError(`${req.bundleKey} is ${head.size} bytes, over the bundle limit of ${cp.maxBundleBytes} bytes`);
+  const options: DeploymentOptions = { install: req.install, update: req.update, policy: req.policy, executeRole: req.executeRole, envKeys: Object.keys(req.env ?? {}).sort() };
+  if (req.dryRun) {
+    const plan = await withBundleFromS3(cp, req.bundleKey, (app, open) => planDeploy(cp.ports, { app, open }, deployOptions(cp, options, req.env, true)));
+    return { dryRun: true, plan };
+  }
+  if (!cp.worker) throw new Error('startDeployment: no worker configured');
+  const record = await cp.store.create({
+    source: 'api',
+    bundle: { bucket: cp.ports.s3.bucket, key: req.bundleKey, ...(head.versionId ? { versionId: head.versionId } : {}), ...(head.etag ? { etag: head.etag } : {}) },
+    options,
+  });
+  await cp.worker.start(record.id, req.env);
+  return { dryRun: false, record };
+}
+
+function errorOf(err: unknown): { code: string; message: string; details: ErrorDetail[] } {
+  if (err instanceof AppsDeployerError) return { code: err.code, message: err.message, details: err.details };
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), details: [] };
+}
+
+/**
+ * The worker: runs one recorded deployment to its end and records every step. A record that already ended is left
+ * alone, so a redelivered invocation does nothing; one left `running` by a crashed worker is run again, which the
+ * idempotent deploy completes.
+ */
+export async function runDeployment(cp: ControlPlane, id: string, environment?: Record<string, string>): Promise<DeploymentRecord> {
+  const started = await cp.store.update(id, (r) => (r.state === 'pending' || r.state === 'running' ? { ...r, state: 'running' } : undefined));
+  if (started.state !== 'running') return started;
+
+  const pending: Array<ProgressEvent & { at: string }> = [];
+  let flushing: Promise<unknown> = Promise.resolve();
+  const flush = () => {
+    flushing = flushing.then(async () => {
+      if (pending.length === 0) return;
+      const batch = pending.splice(0);
+      await cp.store.update(id, (r) => ({ ...r, steps: [...r.steps, ...batch] }));
+    });
+    return flushing;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const onProgress = (e: ProgressEvent) => {
+    pending.push({ ...e, at: new Date().toISOString() });
+    // At most one record write a second, whatever the number of assets.
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      void flush().catch((err) => cp.logger.warn('could not record progress', { id, error: (err as Error).message }));
+    }, 1000);
+  };
+
+  let record: DeploymentRecord;
+  try {
+    const outcome = await withBundleFromS3(cp, started.bundle.key, async (app, open) => {
+      await cp.store.update(id, (r) => ({ ...r, app: { appId: app.manifest.app_id, version: app.manifest.version ?? '' } }));
+      const opts = deployOptions(cp, started.options, environment, false);
+      const warnings = cp.ports.mattermost ? [] : ['Mattermost is not configured (MM_SERVICESETTINGS_SITEURL, MM_ADMIN_TOKEN): the app was deployed but not listed'];
+      return { ...(await deploy(cp.ports, { app, open }, opts, cp.logger, onProgress)), warnings, manifest: app.manifest };
+    });
+    if (timer) clearTimeout(timer), (timer = undefined);
+    await flush();
+    const result = outcome.result!;
+    record = await cp.store.update(id, (r) => ({ ...r, state: 'succeeded', plan: outcome.plan, result, warnings: [...r.warnings, ...outcome.plan.warnings, ...outcome.warnings] }));
+    await cp.store.updateAppSummary(result.appId, (s) => ({
+      appId: result.appId,
+      lastDeployment: { id, state: 'succeeded', version: result.version, at: record.updatedAt },
+      listedVersion: result.listed ? result.version : s?.listedVersion,
+      installed: result.installed || (s?.installed ?? false),
+    }));
+    await notify(cp, `:white_check_mark: A Mattermost app was successfully deployed/updated: **${outcome.manifest.display_name ?? result.appId}** (${result.appId} ${result.version}) from \`${started.bundle.key}\`: ${result.functions.length} functions, ${result.statics.length} static assets${result.listed ? ', listed in Mattermost' : ''}${result.installed ? ' and installed' : ''}.`);
+  } catch (err) {
+    if (timer) clearTimeout(timer), (timer = undefined);
+    await flush().catch(() => undefined);
+    const error = errorOf(err);
+    cp.logger.error('deployment failed', { id, code: error.code, error: error.message });
+    record = await cp.store.update(id, (r) => ({ ...r, state: 'failed', error }));
+    if (record.app) {
+      await cp.store.updateAppSummary(record.app.appId, (s) => ({
+        appId: record.app!.appId,
+        lastDeployment: { id, state: 'failed', version: record.app!.version, at: record.updatedAt },
+        ...(s?.listedVersion ? { listedVersion: s.listedVersion } : {}),
+        installed: s?.installed ?? false,
+      }));
+    }
+    const what = record.app ? `${record.app.appId} ${record.app.version}` : started.bundle.key;
+    await notify(cp, `:x: Mattermost apps deployment failed: ${what} from \`${started.bundle.key}\`: ${error.message}${error.details.length ? `\n${error.details.map((d) => `- ${d.path ? `${d.path}: ` : ''}${d.message}`).join('\n')}` : ''}`);
+  }
+  return record;
+}
+
+async function notify(cp: ControlPlane, text: string): Promise<void> {
+  if (!cp.notifier) return;
+  try {
+    await cp.notifier.notify(text);
+  } catch (err) {
+    // A notice that cannot be delivered must not turn a deployment into a failure.
+    cp.logger.warn('could not post the webhook notice', { error: (err as Error).message });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// S3 auto-deploy (design.md §4)
+
+export interface BundleEvent {
+  eventName: string;
+  bucket: string;
+  /** Already URL-decoded. */
+  key: string;
+  size: number;
+  versionId?: string;
+  etag?: string;
+  sequencer?: string;
+}
+
+export type BundleEventOutcome =
+  | { status: 'ignored'; reason: string }
+  | { status: 'duplicate'; identity: string }
+  | { status: 'rejected'; deploymentId: string; reason: string }
+  | { status: 'deployed' | 'failed'; deploymentId: string };
+
+/** S3 events arrive at least once and out of order: the first delivery of an object version claims it, duplicates do nothing. */
+export function eventIdentity(e: BundleEvent): string {
+  return e.versionId ? `${e.bucket}/${e.key}#v=${e.versionId}` : `${e.bucket}/${e.key}#etag=${e.etag ?? ''}#seq=${e.sequencer ?? ''}`;
+}
+
+export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent): Promise<BundleEventOutcome> {
+  if (!e.eventName.startsWith('ObjectCreated')) return { status: 'ignored', reason: `event ${e.eventName}` };
+  if (e.bucket !== cp.ports.s3.bucket) return { status: 'ignored', reason: `bucket ${e.bucket} is not the apps bucket` };
+  if (!e.key.startsWith(BUNDLES_PREFIX) || !e.key.endsWith('.zip')) return { status: 'ignored', reason: `${e.key} is not a bundle (${BUNDLES_PREFIX}*.zip)` };
+
+  const identity = eventIdentity(e);
+  const id = randomUUID();
+  if (!(await cp.store.claim(identity, id))) {
+    cp.logger.info('duplicate bundle event ignored', { key: e.key });
+    return { status: 'duplicate', identity };
+  }
+  const record = await cp.store.create({
+    id,
+    source: 's3-event',
+    bundle: { bucket: e.bucket, key: e.key, ...(e.versionId ? { versionId: e.versionId } : {}), ...(e.etag ? { etag: e.etag } : {}) },
+    options: { install: cp.autoInstall, update: true, policy: DEFAULT_DEPLOY_OPTIONS.policyName, executeRole: DEFAULT_DEPLOY_OPTIONS.executeRoleName, envKeys: [] },
+  });
+  // The size is known from the event: an oversized upload is refused before a byte of it is read.
+  if (e.size > cp.maxBundleBytes) {
+    const reason = `${e.key} is ${e.size} bytes, over the bundle limit of ${cp.maxBundleBytes} bytes`;
+    await cp.store.update(record.id, (r) => ({ ...r, state: 'failed', error: { code: new BundleLimitError('').code, message: reason, details: [] } }));
+    await notify(cp, `:x: Mattermost apps deployment failed: \`${e.key}\` was refused: ${reason}`);
+    return { status: 'rejected', deploymentId: record.id, reason };
+  }
+  const done = await runDeployment(cp, record.id);
+  if (done.state === 'succeeded') {
+    const tags = await cp.ports.s3.getTags(e.key).catch(() => ({}));
+    await cp.ports.s3.putTags(e.key, { ...tags, deployed: 'true' });
+    return { status: 'deployed', deploymentId: record.id };
+  }
+  return { status: 'failed', deploymentId: record.id };
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// App status (`GET /apps/{appId}`)
+
+export interface AppVersionStatus {
+  version: string;
+  manifestKey: string;
+  complete: boolean;
+  functions: Array<{ name: string; lambdaName: string; exists: boolean; state?: string; lastUpdateStatus?: string; runtime?: string }>;
+}
+
+export interface AppStatus {
+  appId: string;
+  versions: AppVersionStatus[];
+  listedVersion?: string;
+  installed: boolean;
+  lastDeployment?: { id: string; state: string; version?: string; at: string };
+}
+
+export async function appStatus(cp: ControlPlane, appId: string): Promise<AppStatus> {
+  const valid = AppIdSchema.safeParse(appId);
+  if (!valid.success) throw new BadRequestError(`${JSON.stringify(appId)} is not a valid app id`, { details: valid.error.issues.map((i) => ({ path: 'appId', message: i.message })) });
+  const keys = await cp.ports.s3.listKeys(`manifests/${appId}_`);
+  const versions: AppVersionStatus[] = [];
+  for (const { key } of keys) {
+    const parsed = parseManifestKey(key);
+    if (!parsed || parsed.appId !== appId) continue;
+    const obj = await cp.ports.s3.getObjectText(key);
+    if (!obj) continue;
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(obj.text) as Manifest;
+    } catch {
+      versions.push({ version: parsed.version, manifestKey: key, complete: false, functions: [] });
+      continue;
+    }
+    const functions = await Promise.all(
+      awsLambdaFunctions(manifest).map(async (f) => {
+        const name = lambdaName(appId, parsed.version, f.name);
+        const info = await cp.ports.lambda.getFunction(name);
+        return {
+          name: f.name,
+          lambdaName: name,
+          exists: info !== undefined,
+          ...(info?.state ? { state: info.state } : {}),
+          ...(info?.lastUpdateStatus ? { lastUpdateStatus: info.lastUpdateStatus } : {}),
+          ...(info?.runtime ? { runtime: info.runtime } : {}),
+        };
+      }),
+    );
+    versions.push({ version: parsed.version, manifestKey: key, complete: functions.every((f) => f.exists), functions });
+  }
+  const summary = await cp.store.getAppSummary(appId);
+  if (versions.length === 0 && !summary) throw new NotFoundError(`app ${appId} has no deployed version`);
+  return {
+    appId,
+    versions,
+    ...(summary?.listedVersion ? { listedVersion: summary.listedVersion } : {}),
+    installed: summary?.installed ?? false,
+    ...(summary ? { lastDeployment: summary.lastDeployment } : {}),
+  };
+}

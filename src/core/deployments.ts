@@ -1,0 +1,165 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError, type ErrorDetail } from './errors';
+import type { S3Port } from './ports';
+import type { DeployPlan, DeployResult, ProgressEvent } from './deploy';
+
+/**
+ * Deployment records (design.md §3): one JSON object per deployment under the private `deployments/` prefix of the
+ * apps bucket, created with `If-None-Match: *` and updated with `If-Match: <etag>`, so two writers can never both
+ * win. The invoke user's policy grants `manifests/*` and `static/*` only, so it never reaches them.
+ */
+export type DeploymentState = 'pending' | 'running' | 'succeeded' | 'failed';
+export type DeploymentSource = 'api' | 's3-event' | 'reconcile';
+
+export interface DeploymentOptions {
+  install: boolean;
+  update: boolean;
+  policy: string;
+  executeRole: string;
+  /** Names only: values may be secrets and travel to the worker in its invocation, never into a record. */
+  envKeys: string[];
+}
+
+export interface DeploymentRecord {
+  id: string;
+  state: DeploymentState;
+  source: DeploymentSource;
+  bundle: { bucket: string; key: string; versionId?: string; etag?: string };
+  options: DeploymentOptions;
+  app?: { appId: string; version: string };
+  createdAt: string;
+  updatedAt: string;
+  steps: Array<ProgressEvent & { at: string }>;
+  plan?: DeployPlan;
+  result?: DeployResult;
+  error?: { code: string; message: string; details: ErrorDetail[] };
+  warnings: string[];
+}
+
+/** The last deployment of an app, kept beside the records so that `GET /apps/{appId}` needs no scan. */
+export interface AppSummary {
+  appId: string;
+  lastDeployment: { id: string; state: DeploymentState; version?: string; at: string };
+  listedVersion?: string;
+  installed: boolean;
+}
+
+export const DEPLOYMENTS_PREFIX = 'deployments/';
+const recordKey = (id: string) => `${DEPLOYMENTS_PREFIX}${id}.json`;
+const claimKey = (hash: string) => `${DEPLOYMENTS_PREFIX}claims/${hash}.json`;
+const appKey = (appId: string) => `${DEPLOYMENTS_PREFIX}apps/${encodeURIComponent(appId)}.json`;
+
+const ID_PATTERN = /^[0-9a-f-]{36}$/;
+
+export function isDeploymentId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'PRECONDITION_FAILED';
+}
+
+/**
+ * moto's conditional writes are not atomic under concurrent requests (design.md §6); AWS S3's are. Writers in one
+ * process (the local stack, the tests) are also serialised per key here, so that the guarantee holds on both.
+ */
+const keyLocks = new Map<string, Promise<unknown>>();
+async function withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = keyLocks.get(key) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(fn);
+  keyLocks.set(key, run);
+  try {
+    return await run;
+  } finally {
+    if (keyLocks.get(key) === run) keyLocks.delete(key);
+  }
+}
+
+export class DeploymentStore {
+  constructor(
+    private readonly s3: S3Port,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(input: Pick<DeploymentRecord, 'source' | 'bundle' | 'options'> & { id?: string }): Promise<DeploymentRecord> {
+    const at = this.now().toISOString();
+    const record: DeploymentRecord = { id: input.id ?? randomUUID(), state: 'pending', source: input.source, bundle: input.bundle, options: input.options, createdAt: at, updatedAt: at, steps: [], warnings: [] };
+    const key = recordKey(record.id);
+    await withKeyLock(key, () => this.s3.putObject({ key, body: JSON.stringify(record), contentLength: Buffer.byteLength(JSON.stringify(record)), contentType: 'application/json', ifNoneMatch: '*' }));
+    return record;
+  }
+
+  async get(id: string): Promise<DeploymentRecord | undefined> {
+    if (!isDeploymentId(id)) return undefined;
+    const obj = await this.s3.getObjectText(recordKey(id));
+    return obj ? (JSON.parse(obj.text) as DeploymentRecord) : undefined;
+  }
+
+  /**
+   * Read-modify-write with `If-Match`: a concurrent writer makes this one re-read and re-apply `change`, so no update
+   * is lost. `change` returns undefined to leave the record as it is.
+   */
+  async update(id: string, change: (r: DeploymentRecord) => DeploymentRecord | undefined): Promise<DeploymentRecord> {
+    const key = recordKey(id);
+    return withKeyLock(key, async () => {
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const obj = await this.s3.getObjectText(key);
+        if (!obj) throw new NotFoundError(`deployment ${id} not found`);
+        const current = JSON.parse(obj.text) as DeploymentRecord;
+        const next = change(current);
+        if (!next) return current;
+        next.updatedAt = this.now().toISOString();
+        const body = JSON.stringify(next);
+        try {
+          await this.s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ...(obj.etag ? { ifMatch: obj.etag } : {}) });
+          return next;
+        } catch (err) {
+          if (!isPreconditionFailed(err)) throw err;
+        }
+      }
+      throw new ConflictError(`deployment ${id} is being updated by another writer; gave up after 8 attempts`);
+    });
+  }
+
+  /**
+   * Claims an S3 event identity (bucket/key/versionId, or ETag + sequencer) once: the first caller gets true, every
+   * duplicate false. The claim names the deployment it started.
+   */
+  async claim(identity: string, deploymentId: string): Promise<boolean> {
+    const hash = createHash('sha256').update(identity).digest('hex');
+    const key = claimKey(hash);
+    const body = JSON.stringify({ identity, deploymentId, at: this.now().toISOString() });
+    return withKeyLock(key, async () => {
+      try {
+        await this.s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ifNoneMatch: '*' });
+        return true;
+      } catch (err) {
+        if (isPreconditionFailed(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  async getAppSummary(appId: string): Promise<AppSummary | undefined> {
+    const obj = await this.s3.getObjectText(appKey(appId));
+    return obj ? (JSON.parse(obj.text) as AppSummary) : undefined;
+  }
+
+  async updateAppSummary(appId: string, change: (s: AppSummary | undefined) => AppSummary): Promise<AppSummary> {
+    const key = appKey(appId);
+    return withKeyLock(key, async () => {
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const obj = await this.s3.getObjectText(key);
+        const next = change(obj ? (JSON.parse(obj.text) as AppSummary) : undefined);
+        const body = JSON.stringify(next);
+        try {
+          await this.s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ...(obj?.etag ? { ifMatch: obj.etag } : { ifNoneMatch: '*' as const }) });
+          return next;
+        } catch (err) {
+          if (!isPreconditionFailed(err)) throw err;
+        }
+      }
+      throw new ConflictError(`the summary of ${appId} is being updated by another writer`);
+    });
+  }
+}

@@ -1,0 +1,7 @@
+import { appStatus } from '../core/control-plane';
+import { httpHandler } from './http/stack';
+
+/** `GET /apps/{appId}`: deployed versions, their functions and state, listed/installed, last deployment. */
+export const handler = httpHandler({ access: 'read' }, async ({ params, runtime }) => {
+  return { status: 200, body: await appStatus(runtime.controlPlane, params.appId ?? '') };
+});
