@@ -124,7 +124,7 @@ export async function runDeployment(cp: ControlPlane, id: string, environment?: 
   try {
     const outcome = await withBundleFromS3(cp, started.bundle.key, async (app, open) => {
       await cp.store.update(id, (r) => ({ ...r, app: { appId: app.manifest.app_id, version: app.manifest.version ?? '' } }));
-      const opts = deployOptions(cp, started.options, environment, false);
+      const opts = { ...deployOptions(cp, started.options, environment, false), lockHolder: `deployment ${id}` };
       const warnings = cp.ports.mattermost ? [] : ['Mattermost is not configured (MM_SERVICESETTINGS_SITEURL, MM_ADMIN_TOKEN): the app was deployed but not listed'];
       return { ...(await deploy(cp.ports, { app, open }, opts, cp.logger, onProgress)), warnings, manifest: app.manifest };
     });

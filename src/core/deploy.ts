@@ -7,6 +7,7 @@ import { DEPLOY_SECTIONS } from './manifest';
 import { addLambdaArns, ALLOW_LAMBDA_SID, IAM_POLICY_MAX_VERSIONS, parsePolicy, type PolicyDocument } from './policy';
 import type { FunctionInfo, IamPort, LambdaPort, MattermostPort, S3Port } from './ports';
 import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
+import { withAppLock } from './app-lock';
 
 /**
  * `appsctl aws deploy` (appsctl.md §2) done as design.md §2 asks: plan with reads only, fail before any change, then
@@ -25,6 +26,8 @@ export interface DeployOptions {
   /** Calls Mattermost after the AWS steps (false for `aws test deploy`). */
   listInMattermost: boolean;
   concurrency: number;
+  /** Who holds the app lock while this deploys, as other deployers will see it. */
+  lockHolder?: string;
 }
 
 export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
@@ -265,10 +268,38 @@ export async function deploy(
   if (opts.listInMattermost && !opts.dryRun && !ports.mattermost) {
     throw new Error('deploy: a Mattermost client is required to list the app');
   }
-  const plan = await planDeploy(ports, source, opts);
-  for (const w of plan.warnings) logger.warn(w);
-  if (opts.dryRun) return { plan };
+  const first = await planDeploy(ports, source, opts);
+  if (opts.dryRun || !hasAwsChanges(first)) {
+    for (const w of first.warnings) logger.warn(w);
+    if (opts.dryRun) return { plan: first };
+    return apply(ports, source, opts, first, logger, onProgress);
+  }
+  // Changes to make: one deployer per app at a time, and a fresh plan once it holds the app, since a deployment that
+  // finished while this one waited may have made some of the changes already.
+  return withAppLock(ports.s3, first.appId, opts.lockHolder ?? 'appsctl', async () => {
+    const plan = await planDeploy(ports, source, opts);
+    for (const w of plan.warnings) logger.warn(w);
+    return apply(ports, source, opts, plan, logger, onProgress);
+  });
+}
 
+export function hasAwsChanges(plan: DeployPlan): boolean {
+  return (
+    plan.functions.some((f) => f.action !== 'unchanged') ||
+    plan.statics.some((s) => s.action !== 'unchanged') ||
+    plan.invokePolicy.action !== 'unchanged' ||
+    plan.manifest.action !== 'unchanged'
+  );
+}
+
+async function apply(
+  ports: DeployPorts,
+  source: BundleSource,
+  opts: DeployOptions,
+  plan: DeployPlan,
+  logger: Logger,
+  onProgress: (e: ProgressEvent) => void,
+): Promise<{ plan: DeployPlan; result: DeployResult }> {
   const { app } = source;
   const limit = pLimit(opts.concurrency);
   const staticsByName = new Map(app.statics.map((s) => [s.name, s]));

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, type ErrorDetail } from './errors';
 import type { S3Port } from './ports';
 import type { DeployPlan, DeployResult, ProgressEvent } from './deploy';
+import { withKeyLock } from './key-lock';
 
 /**
  * Deployment records (design.md §3): one JSON object per deployment under the private `deployments/` prefix of the
@@ -57,22 +58,6 @@ export function isDeploymentId(id: string): boolean {
 
 function isPreconditionFailed(err: unknown): boolean {
   return (err as { code?: string })?.code === 'PRECONDITION_FAILED';
-}
-
-/**
- * moto's conditional writes are not atomic under concurrent requests (design.md §6); AWS S3's are. Writers in one
- * process (the local stack, the tests) are also serialised per key here, so that the guarantee holds on both.
- */
-const keyLocks = new Map<string, Promise<unknown>>();
-async function withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const previous = keyLocks.get(key) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(fn);
-  keyLocks.set(key, run);
-  try {
-    return await run;
-  } finally {
-    if (keyLocks.get(key) === run) keyLocks.delete(key);
-  }
 }
 
 export class DeploymentStore {

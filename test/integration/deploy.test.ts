@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { CreateFunctionCommand, GetFunctionConfigurationCommand, ListFunctionsCommand } from '@aws-sdk/client-lambda';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetPolicyVersionCommand, ListPolicyVersionsCommand, CreatePolicyVersionCommand } from '@aws-sdk/client-iam';
 import { iamClient, lambdaClient, s3Client, TEST_ACCOUNT_ID } from '../support/aws';
 import { prepareAccount, type PreparedAccount } from '../support/account';
@@ -360,6 +360,37 @@ describe('appsctl aws deploy', () => {
     expect(refused.stderr).toMatch(/the invoke policy mattermost-apps-invoke-policy would be \d+ characters with 2 new function ARN\(s\), over IAM's limit of 6144/);
     expect(writes).toEqual([]);
     expect(await policyDocument()).toBe(docWith(names));
+  });
+
+  it('lets one of two concurrent deploys of the same app proceed and refuses the other clearly', async () => {
+    // Prepare
+    const bundle = await ownBundle('hello.zip');
+
+    // Act
+    const runs = await Promise.all([appsctl(['aws', 'deploy', bundle], env), appsctl(['aws', 'deploy', bundle], env)]);
+
+    // Assess: one deployed, the other was told why it could not, and the app is whole
+    const codes = runs.map((r) => r.code).sort();
+    expect(codes).toEqual([0, 1]);
+    const refused = runs.find((r) => r.code === 1)!;
+    expect(refused.stderr).toMatch(/another deployment of hello-deployer is in progress \(appsctl on .+\); try again when it has finished/);
+    expect(await listKeys('static/')).toHaveLength(3);
+    expect(await listKeys('deployments/locks/')).toEqual([]);
+    const rerun = await appsctl(['aws', 'deploy', bundle], env);
+    expect(rerun.code, rerun.stderr).toBe(0);
+  });
+
+  it('takes over an app lock left by a crashed deployer once it has expired', async () => {
+    // Prepare
+    const stale = { owner: 'dead', holder: 'appsctl on crashed-host (pid 1)', acquiredAt: '2020-01-01T00:00:00.000Z', expiresAt: '2020-01-01T00:30:00.000Z' };
+    await s3.send(new PutObjectCommand({ Bucket: account.bucket, Key: 'deployments/locks/hello-deployer.json', Body: JSON.stringify(stale) }));
+
+    // Act
+    const run = await appsctl(['aws', 'deploy', await ownBundle('hello.zip')], env);
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    expect(await listKeys('deployments/locks/')).toEqual([]);
   });
 
   it('deploys a 60 MB function through S3, past Lambda\'s 50 MB inline limit', async () => {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { readAwsTarget, readMattermostTarget, DEFAULTS } from '../../core/config';
@@ -120,6 +121,7 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     ...(flags.env && Object.keys(flags.env).length > 0 ? { environment: flags.env } : {}),
     listInMattermost: mode === 'deploy',
     concurrency: flags.concurrency,
+    lockHolder: `appsctl on ${hostname()} (pid ${process.pid})`,
   };
   await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath }, async (app, open) => {
     const ports = makeDeployPorts(target, mattermost);
