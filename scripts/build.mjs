@@ -20,6 +20,8 @@ const common = {
 };
 
 await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/appsctl.mjs' });
+// The local stack (`npm start`): a dev tool, so it may bundle the fakes from test/support.
+await build({ ...common, entryPoints: ['scripts/local-stack.ts'], outfile: 'dist/local-stack.mjs' });
 if (handlers.length > 0) {
   await build({
     ...common,

@@ -127,7 +127,14 @@ export class SdkLambdaPort implements LambdaPort {
   }
 
   async invoke(name: string, payload: string): Promise<{ payload: string; functionError?: string }> {
-    const res = await withRetry(`Invoke ${name}`, () => this.lambda.send(new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: Buffer.from(payload, 'utf8') })));
+    // Not wrapped in withRetry: an invocation is not idempotent, and the SDK already retries what fails before the
+    // function runs (throttling).
+    let res;
+    try {
+      res = await this.lambda.send(new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: Buffer.from(payload, 'utf8') }));
+    } catch (err) {
+      throw new AwsOperationError(`Invoke ${name} failed: ${errorName(err)}: ${(err as Error).message}`, { cause: err });
+    }
     return { payload: res.Payload ? Buffer.from(res.Payload).toString('utf8') : '', ...(res.FunctionError ? { functionError: res.FunctionError } : {}) };
   }
 

@@ -53,7 +53,7 @@ export interface InitResult {
   executeRole: IamEntity & { created: boolean; policyAttached: boolean };
   /** Present only when a key was created by this run; the secret is not kept anywhere else. */
   accessKey?: { accessKeyId: string; secretAccessKey: string };
-  /** IDs of the keys the user had before this run. */
+  /** IDs of the keys the user had before this run; looked up only when a key was asked for, otherwise empty. */
   existingAccessKeyIds: string[];
   /** One line per write this run made, in order; empty on a run that found everything in place. */
   changes: string[];
@@ -171,7 +171,7 @@ export async function initialize(ports: { iam: IamPort; s3: S3Port }, opts: Init
   if (found.bucketExists) using('S3 bucket', { name: opts.bucket });
   else {
     await s3.createBucket();
-    did(`created S3 bucket ${opts.bucket}`, { name: opts.bucket });
+    did(`created S3 bucket ${opts.bucket} (public access blocked, default encryption on)`, {});
   }
 
   let userEntity = found.user;
@@ -353,6 +353,7 @@ export async function clean(ports: { iam: IamPort; lambda: Pick<LambdaPort, 'lis
     logger.info(`deleted policy ${opts.policy}`, { arn: policy.arn, ...(deletedVersions.length > 0 ? { versions: deletedVersions } : {}) });
   } else gone('policy', opts.policy);
 
+  // Lambda is regional: only the functions of the clients' region are seen; IAM's role is global.
   const role = await iam.getRole(opts.executeRole);
   let roleResult: CleanResult['executeRole'] = { name: opts.executeRole, status: 'absent', usedBy: [], detachedPolicies: [] };
   if (!role) gone('execute role', opts.executeRole);

@@ -13,7 +13,8 @@ export type HttpEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown; validBo
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 
 export function jsonResponse(statusCode: number, body: unknown, raw?: string): HttpResult {
-  return { statusCode, headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) };
+  // no-store: responses carry deployment state and, once, a new access key; no cache should keep them.
+  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: raw ?? JSON.stringify(body) };
 }
 
 export function errorBody(code: string, message: string, details: ErrorDetail[] = []) {
