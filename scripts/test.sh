@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it (.ci/run): dependencies, moto, type-check, every vitest project.
+# The whole check, as CI runs it (.ci/run): dependencies, moto, type-check, the deployable package, every vitest project.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,4 +14,18 @@ bash scripts/moto-venv.sh
 
 npx tsc --noEmit
 
-npx vitest run
+# The template and every handler bundle must build with no AWS credentials and no network but the registries:
+# serverless@3 would otherwise send telemetry and look for notifications.
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+  SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off npm run --silent package
+node scripts/check-package.mjs
+
+mkdir -p .tmp
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$?
+# One plain closing line, whatever reads this log.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".tmp/vitest.json", "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+' || true
+exit "$status"

@@ -63,7 +63,7 @@ export function makeControlPlane(config: ControlPlaneConfig, clients: AwsClients
       ...(config.mattermost ? { mattermost: new HttpMattermostPort(config.mattermost) } : {}),
     },
     store: new DeploymentStore(s3),
-    fetchBundle: (key, fn) => withDownloadedObject(clients.s3, { bucket: config.bucket, key, maxBytes: config.maxBundleBytes }, fn),
+    fetchBundle: (key, fn, version) => withDownloadedObject(clients.s3, { bucket: config.bucket, key, maxBytes: config.maxBundleBytes, ...version }, fn),
     logger,
     maxBundleBytes: config.maxBundleBytes,
     autoInstall: config.autoInstall,

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { AppsDeployerError, BadRequestError, BundleLimitError, NotFoundError, type ErrorDetail } from './errors';
+import { AppsDeployerError, BundleLimitError, NotFoundError, type ErrorDetail } from './errors';
 import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
 import { DeploymentStore, type DeploymentOptions, type DeploymentRecord } from './deployments';
 import type { Logger } from './logger';
-import { AppIdSchema, awsLambdaFunctions, type Manifest } from './manifest';
-import { lambdaName, parseManifestKey } from './naming';
+import { describeApp } from './lifecycle';
 import { withAppBundle, type AppBundle } from './provision';
 
 /**
@@ -25,7 +24,11 @@ export interface ControlPlane {
   ports: DeployPorts;
   store: DeploymentStore;
   /** Downloads a bundle object to a temporary file for `fn` (size checked first). */
-  fetchBundle<T>(key: string, fn: (path: string, info: { size: number; etag?: string; versionId?: string }) => Promise<T>): Promise<T>;
+  /**
+   * Downloads a bundle object to a temporary file for `fn` (size checked first). With `version`, exactly that object
+   * version (or ETag) is read, and a newer upload in its place is a SupersededError.
+   */
+  fetchBundle<T>(key: string, fn: (path: string, info: { size: number; etag?: string; versionId?: string }) => Promise<T>, version?: { versionId?: string; etag?: string }): Promise<T>;
   logger: Logger;
   maxBundleBytes: number;
   autoInstall: boolean;
@@ -58,11 +61,17 @@ function deployOptions(cp: ControlPlane, options: DeploymentOptions, environment
   };
 }
 
-async function withBundleFromS3<T>(cp: ControlPlane, key: string, fn: (app: AppBundle, open: (entry: string) => Promise<Readable>) => Promise<T>): Promise<T> {
+async function withBundleFromS3<T>(
+  cp: ControlPlane,
+  key: string,
+  fn: (app: AppBundle, open: (entry: string) => Promise<Readable>) => Promise<T>,
+  version?: { versionId?: string; etag?: string },
+): Promise<T> {
   return cp.fetchBundle(key, (path) =>
     withAppBundle(path, { strictness: 'deployable', label: key, limits: { maxBundleBytes: cp.maxBundleBytes } }, (app, open) =>
       fn(app, async (e) => (await open(e)) as Readable),
     ),
+    version,
   );
 }
 
@@ -127,7 +136,7 @@ export async function runDeployment(cp: ControlPlane, id: string, environment?: 
       const opts = { ...deployOptions(cp, started.options, environment, false), lockHolder: `deployment ${id}` };
       const warnings = cp.ports.mattermost ? [] : ['Mattermost is not configured (MM_SERVICESETTINGS_SITEURL, MM_ADMIN_TOKEN): the app was deployed but not listed'];
       return { ...(await deploy(cp.ports, { app, open }, opts, cp.logger, onProgress)), warnings, manifest: app.manifest };
-    });
+    }, { ...(started.bundle.versionId ? { versionId: started.bundle.versionId } : {}), ...(started.bundle.etag ? { etag: started.bundle.etag } : {}) });
     if (timer) clearTimeout(timer), (timer = undefined);
     await flush();
     const result = outcome.result!;
@@ -194,12 +203,16 @@ export function eventIdentity(e: BundleEvent): string {
   return e.versionId ? `${e.bucket}/${e.key}#v=${e.versionId}` : `${e.bucket}/${e.key}#etag=${e.etag ?? ''}#seq=${e.sequencer ?? ''}`;
 }
 
-export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent): Promise<BundleEventOutcome> {
+/**
+ * The S3 event path, also taken by reconcile for bundles whose event was lost. Reconcile passes its own `identity`
+ * (one per attempt) and `source`, so that a retry is not taken for a duplicate of the attempt before it.
+ */
+export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent, opts: { source?: 's3-event' | 'reconcile'; identity?: string } = {}): Promise<BundleEventOutcome> {
   if (!e.eventName.startsWith('ObjectCreated')) return { status: 'ignored', reason: `event ${e.eventName}` };
   if (e.bucket !== cp.ports.s3.bucket) return { status: 'ignored', reason: `bucket ${e.bucket} is not the apps bucket` };
   if (!e.key.startsWith(BUNDLES_PREFIX) || !e.key.endsWith('.zip')) return { status: 'ignored', reason: `${e.key} is not a bundle (${BUNDLES_PREFIX}*.zip)` };
 
-  const identity = eventIdentity(e);
+  const identity = opts.identity ?? eventIdentity(e);
   const id = randomUUID();
   if (!(await cp.store.claim(identity, id))) {
     cp.logger.info('duplicate bundle event ignored', { key: e.key });
@@ -207,7 +220,7 @@ export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent): Promi
   }
   const record = await cp.store.create({
     id,
-    source: 's3-event',
+    source: opts.source ?? 's3-event',
     bundle: { bucket: e.bucket, key: e.key, ...(e.versionId ? { versionId: e.versionId } : {}), ...(e.etag ? { etag: e.etag } : {}) },
     options: { install: cp.autoInstall, update: true, policy: DEFAULT_DEPLOY_OPTIONS.policyName, executeRole: DEFAULT_DEPLOY_OPTIONS.executeRoleName, envKeys: [] },
   });
@@ -220,8 +233,14 @@ export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent): Promi
   }
   const done = await runDeployment(cp, record.id);
   if (done.state === 'succeeded') {
-    const tags = await cp.ports.s3.getTags(e.key).catch(() => ({}));
-    await cp.ports.s3.putTags(e.key, { ...tags, deployed: 'true' });
+    // Tagging replaces the whole tag set: without the current tags (object gone, read refused) it is skipped rather
+    // than risk wiping the uploader's tags. The deployment record says it succeeded either way.
+    try {
+      const tags = await cp.ports.s3.getTags(e.key);
+      await cp.ports.s3.putTags(e.key, { ...tags, deployed: 'true' });
+    } catch (err) {
+      cp.logger.warn('could not tag the deployed bundle', { key: e.key, error: (err as Error).message });
+    }
     return { status: 'deployed', deploymentId: record.id };
   }
   return { status: 'failed', deploymentId: record.id };
@@ -246,45 +265,20 @@ export interface AppStatus {
 }
 
 export async function appStatus(cp: ControlPlane, appId: string): Promise<AppStatus> {
-  const valid = AppIdSchema.safeParse(appId);
-  if (!valid.success) throw new BadRequestError(`${JSON.stringify(appId)} is not a valid app id`, { details: valid.error.issues.map((i) => ({ path: 'appId', message: i.message })) });
-  const keys = await cp.ports.s3.listKeys(`manifests/${appId}_`);
-  const versions: AppVersionStatus[] = [];
-  for (const { key } of keys) {
-    const parsed = parseManifestKey(key);
-    if (!parsed || parsed.appId !== appId) continue;
-    const obj = await cp.ports.s3.getObjectText(key);
-    if (!obj) continue;
-    let manifest: Manifest;
-    try {
-      manifest = JSON.parse(obj.text) as Manifest;
-    } catch {
-      versions.push({ version: parsed.version, manifestKey: key, complete: false, functions: [] });
-      continue;
-    }
-    const functions = await Promise.all(
-      awsLambdaFunctions(manifest).map(async (f) => {
-        const name = lambdaName(appId, parsed.version, f.name);
-        const info = await cp.ports.lambda.getFunction(name);
-        return {
-          name: f.name,
-          lambdaName: name,
-          exists: info !== undefined,
-          ...(info?.state ? { state: info.state } : {}),
-          ...(info?.lastUpdateStatus ? { lastUpdateStatus: info.lastUpdateStatus } : {}),
-          ...(info?.runtime ? { runtime: info.runtime } : {}),
-        };
-      }),
-    );
-    versions.push({ version: parsed.version, manifestKey: key, complete: functions.every((f) => f.exists), functions });
-  }
+  const app = await describeApp({ ports: cp.ports, store: cp.store, logger: cp.logger }, appId);
+  if (!app) throw new NotFoundError(`app ${appId} has no deployed version`);
   const summary = await cp.store.getAppSummary(appId);
-  if (versions.length === 0 && !summary) throw new NotFoundError(`app ${appId} has no deployed version`);
   return {
     appId,
-    versions,
-    ...(summary?.listedVersion ? { listedVersion: summary.listedVersion } : {}),
-    installed: summary?.installed ?? false,
-    ...(summary ? { lastDeployment: summary.lastDeployment } : {}),
+    versions: app.versions.map((v) => ({
+      version: v.version,
+      manifestKey: v.manifestKey,
+      complete: v.complete,
+      functions: v.functions.map(({ arn: _arn, ...f }) => f),
+    })),
+    // Only what a deploy recorded: the presumption that describeApp makes for undeploy's sake is not reported here.
+    ...(app.listedVersionSource === 'record' ? { listedVersion: app.listedVersion! } : {}),
+    installed: app.installed,
+    ...(summary?.lastDeployment ? { lastDeployment: summary.lastDeployment } : {}),
   };
 }

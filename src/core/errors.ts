@@ -110,6 +110,12 @@ export class MattermostError extends AppsDeployerError {
   readonly status = 502;
 }
 
+/** The bundle object an event or record names was replaced by a newer upload (which is deployed on its own). */
+export class SupersededError extends AppsDeployerError {
+  readonly code = 'BUNDLE_SUPERSEDED';
+  readonly status = 409;
+}
+
 /** The invoke policy would outgrow IAM's 6,144-character limit. */
 export class PolicyLimitError extends AppsDeployerError {
   readonly code = 'POLICY_LIMIT_EXCEEDED';

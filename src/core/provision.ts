@@ -70,15 +70,19 @@ export function resolveBundle(inspected: InspectedBundle): ResolveResult {
   } catch (err) {
     return { goProblems: [{ path: 'manifest.json', message: `not valid JSON: ${(err as Error).message}` }], awsProblems };
   }
+  // Manifest problems do not stop the checks below: they run on whatever parts of the manifest are usable, so that
+  // every problem of the bundle is reported at once (design.md §2).
   const issues = manifestIssues(raw);
-  if (issues.length > 0) {
-    return { goProblems: issues.map((d) => ({ ...d, path: d.path ? `manifest.json: ${d.path}` : 'manifest.json' })), awsProblems };
-  }
+  // The messages start with the field path (`aws_lambda.functions[1].runtime is required`).
+  goProblems.push(...issues.map((d) => ({ path: 'manifest.json', message: d.message })));
   const manifest = raw as Manifest;
-  const manifestFunctions = awsLambdaFunctions(manifest);
-  if (manifest.aws_lambda === undefined) {
-    return { goProblems: [{ path: 'manifest.json', message: '"aws_lambda" is not present in the manifest' }], awsProblems };
+  const manifestFunctions = issues.length === 0 ? awsLambdaFunctions(manifest) : usableFunctions(raw);
+  if (typeof raw !== 'object' || raw === null || (raw as Manifest).aws_lambda === undefined) {
+    goProblems.push({ path: 'manifest.json', message: '"aws_lambda" is not present in the manifest' });
+    return { goProblems, awsProblems };
   }
+  const rawIds = raw as { app_id?: unknown; version?: unknown };
+  const idsUsable = typeof rawIds.app_id === 'string' && (rawIds.version === undefined || typeof rawIds.version === 'string') && !issues.some((d) => /^(app_id|version)\b/.test(d.message));
 
   const { app_id: appId, version = '' } = manifest;
   // Go: for every bundle file, for every manifest function whose name is a suffix of the file's name (no break), the
@@ -100,6 +104,7 @@ export function resolveBundle(inspected: InspectedBundle): ResolveResult {
     }
   }
 
+  if (!idsUsable) return { goProblems, awsProblems };
   const functions: PlannedFunction[] = [];
   const seenLambdaNames = new Map<string, string>();
   for (const [name, { fn, file }] of matched) {
@@ -143,11 +148,22 @@ export function resolveBundle(inspected: InspectedBundle): ResolveResult {
     lambda_functions: Object.fromEntries(functions.map((f) => [f.name, { name: f.lambdaName, handler: f.handler, runtime: f.runtime }])),
     manifest_key: manifestKey(appId, version),
   };
+  if (issues.length > 0) return { goProblems, awsProblems };
   return {
     bundle: { manifest, manifestBytes: inspected.manifestBytes, manifestSha256Hex: createHash('sha256').update(inspected.manifestBytes).digest('hex'), deployData, functions, statics, ignored: inspected.ignored, warnings },
     goProblems,
     awsProblems,
   };
+}
+
+/** The aws_lambda functions of a manifest that failed validation, as far as they can be read. */
+function usableFunctions(raw: unknown): AwsLambdaFunction[] {
+  const fns = (raw as { aws_lambda?: { functions?: unknown } } | null)?.aws_lambda?.functions;
+  if (!Array.isArray(fns)) return [];
+  return fns.filter(
+    (f): f is AwsLambdaFunction =>
+      typeof f === 'object' && f !== null && ['name', 'handler', 'runtime', 'path'].every((k) => typeof (f as Record<string, unknown>)[k] === 'string') && (f as { name: string }).name !== '',
+  );
 }
 
 /** `json.MarshalIndent(data, "", "\t")` plus the newline cobra's Println adds. */

@@ -173,3 +173,28 @@ describe('global flags and help', () => {
     expect(run.stderr).toMatch(/too many arguments/);
   });
 });
+
+describe('all problems at once', () => {
+  it('reports manifest field problems together with function and runtime problems', async () => {
+    // Prepare: a missing homepage_url, an unknown runtime and a function missing from the bundle
+    const { homepage_url: _h, ...noHomepage } = goodManifest;
+    const bundle = await buildBundle(dir, {
+      fileName: 'many.zip',
+      manifest: {
+        ...noHomepage,
+        aws_lambda: { functions: [{ ...goodManifest.aws_lambda.functions[0], runtime: 'node22' }, { path: '/x', name: 'absent', handler: 'h', runtime: 'nodejs22.x' }] },
+      },
+      functions: { 'hello-serverless.zip': { 'a.js': '' } },
+    });
+
+    // Act
+    const run = await appsctl(['aws', 'validate', bundle]);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('homepage_url');
+    expect(run.stderr).toContain('function "absent" was not found in the bundle');
+    expect(run.stderr).toContain('runtime "node22" is not an AWS Lambda runtime');
+    expect(run.stderr).toContain('different number of functions in the manifest and in the bundle: expected 2, found 1');
+  });
+});
