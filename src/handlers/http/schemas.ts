@@ -189,3 +189,100 @@ export const initResponse = z.object({
   changes: z.array(z.string()),
   warnings: z.array(z.string()),
 });
+
+// ---------------------------------------------------------------------------------------------------------------------
+// App lifecycle: GET /apps, POST /apps/{appId}/rollback, DELETE /apps/{appId}/versions/{version} (src/core/lifecycle.ts).
+
+const appChars = /^[\p{L}\p{N}._-]*$/u;
+
+/** Path parameters are checked by the core with the manifest's own rules (AppIdSchema, AppVersionSchema). */
+export const appsListQuery = z
+  .object({
+    prefix: z.string().max(32).regex(appChars, 'must be the start of an app id: letters, digits, "-", "_" and "."').default('').describe('Only apps whose id starts with this.'),
+  })
+  .strict();
+
+const booleanQuery = z.enum(['true', 'false']).default('false');
+
+export const rollbackBody = z
+  .object({
+    version: z.string().min(1).max(10).regex(appChars, 'must be an app version: letters, digits, "-", "_" and "."').describe('A deployed version of the app, to list in Mattermost again.'),
+    policy: iamName.default(DEFAULTS.policy).describe('The invoke policy that must grant the version\'s functions.'),
+  })
+  .strict();
+
+export const undeployQuery = z
+  .object({
+    force: booleanQuery.describe('Remove the version even when it is the one Mattermost lists.'),
+    dryRun: booleanQuery.describe('Answer what would be removed, and change nothing.'),
+    policy: iamName.default(DEFAULTS.policy).describe('The invoke policy to remove the function ARNs from.'),
+  })
+  .strict();
+
+const versionFunction = z.object({
+  name: z.string(),
+  lambdaName: z.string(),
+  exists: z.boolean(),
+  arn: z.string().optional(),
+  state: z.string().optional(),
+  lastUpdateStatus: z.string().optional(),
+  runtime: z.string().optional(),
+});
+
+/** AppListing of src/core/lifecycle.ts. */
+export const appListingSchema = z.object({
+  appId: z.string(),
+  listedVersion: z.string().optional(),
+  listedVersionSource: z
+    .enum(['record', 'presumed'])
+    .optional()
+    .describe('record: a deploy or rollback of ours listed it. presumed: nothing was recorded, so the newest version is taken to be listed.'),
+  installed: z.boolean(),
+  versions: z
+    .array(
+      z.object({
+        version: z.string(),
+        manifestKey: z.string(),
+        deployedAt: z.string().optional().describe('When the manifest was last written: what "newest" means for prune.'),
+        listed: z.boolean(),
+        complete: z.boolean().describe('The manifest is valid, every function exists and has not failed, the icon exists: the version can be rolled back to.'),
+        problems: z.array(z.string()).describe('Why the version is not complete.'),
+        functions: z.array(versionFunction),
+      }),
+    )
+    .describe('Newest first.'),
+});
+
+export const appsListResponse = z.object({ apps: z.array(appListingSchema) });
+
+/** RollbackResult of src/core/lifecycle.ts. */
+export const rollbackResponse = z.object({
+  appId: z.string(),
+  version: z.string(),
+  previousListedVersion: z.string().optional(),
+  policy: z.object({ name: z.string(), action: z.enum(['update', 'unchanged']), addedArns: z.array(z.string()) }),
+  listed: z.literal(true),
+});
+
+/** UndeployResult of src/core/lifecycle.ts. */
+export const undeployResponse = z.object({
+  plan: z.object({
+    appId: z.string(),
+    versions: z.array(
+      z.object({
+        version: z.string(),
+        manifestKey: z.string().optional(),
+        functions: z.array(z.string()),
+        codeObjects: z.array(z.string()),
+        staticAssets: z.array(z.string()),
+        resumed: z.boolean().describe('An earlier undeploy of this version stopped part-way; this one finished it.'),
+      }),
+    ),
+    policy: z
+      .object({ name: z.string(), arn: z.string(), action: z.enum(['update', 'unchanged']), removedArns: z.array(z.string()), document: z.string() })
+      .optional(),
+    warnings: z.array(z.string()),
+  }),
+  dryRun: z.boolean(),
+  changed: z.boolean().describe('False when there was nothing to remove.'),
+});
