@@ -23,6 +23,10 @@ const EXPECTED = {
   'provision-data': 'POST /provision-data',
   'app-status': 'GET /apps/{appId}',
   'auto-deploy': null,
+  'apps-list': 'GET /apps',
+  'app-rollback': 'POST /apps/{appId}/rollback',
+  'app-undeploy': 'DELETE /apps/{appId}/versions/{version}',
+  reconcile: null,
 };
 
 const errors = [];

@@ -129,9 +129,41 @@ export class SdkIamPort implements IamPort {
     // AWS returns the document URL-encoded (RFC 3986), moto returns it plain: a JSON document starts with "{".
     return doc.trimStart().startsWith('{') ? doc : decodeURIComponent(doc.replace(/\+/g, '%20'));
   }
+  /**
+   * Not idempotent in IAM: an attempt whose response was lost has made a version already, and its retry makes another
+   * (harmless, the next deploy prunes it) or, with 5 versions, fails with LimitExceeded. So before a retry of ours, and
+   * on LimitExceeded, look whether the default version already is this document: then that is the version made.
+   */
   async createPolicyVersion(arn: string, document: string): Promise<string> {
-    const res = await withRetry(`CreatePolicyVersion ${arn}`, () => this.iam.send(new CreatePolicyVersionCommand({ PolicyArn: arn, PolicyDocument: document, SetAsDefault: true })));
-    return res.PolicyVersion!.VersionId!;
+    let attempts = 0;
+    const created = () => this.defaultVersionWith(arn, document).catch(() => undefined);
+    try {
+      return await withRetry(`CreatePolicyVersion ${arn}`, async () => {
+        if (attempts++ > 0) {
+          const found = await created();
+          if (found) return found;
+        }
+        const res = await this.iam.send(new CreatePolicyVersionCommand({ PolicyArn: arn, PolicyDocument: document, SetAsDefault: true }));
+        return res.PolicyVersion!.VersionId!;
+      });
+    } catch (err) {
+      if (errorName((err as { cause?: unknown }).cause ?? err) !== 'LimitExceededException') throw err;
+      const found = await created();
+      if (found) return found;
+      throw err;
+    }
+  }
+
+  /** The default version's id when its document is `document` (compared as JSON), else undefined. */
+  private async defaultVersionWith(arn: string, document: string): Promise<string | undefined> {
+    const current = (await this.listPolicyVersions(arn)).find((v) => v.isDefault);
+    if (!current) return undefined;
+    const text = await this.getPolicyDocument(arn, current.versionId);
+    try {
+      return JSON.stringify(JSON.parse(text)) === JSON.stringify(JSON.parse(document)) ? current.versionId : undefined;
+    } catch {
+      return undefined;
+    }
   }
   async deletePolicyVersion(arn: string, versionId: string): Promise<void> {
     await deleteIdempotent(`DeletePolicyVersion ${arn} ${versionId}`, () => this.iam.send(new DeletePolicyVersionCommand({ PolicyArn: arn, VersionId: versionId })));

@@ -22,6 +22,21 @@ export function isLambdaSettling(err: unknown): boolean {
   return isTransient(err);
 }
 
+const isAlreadyExists = (err: unknown) => errorName(err) === 'ResourceConflictException' && /already exist/i.test((err as Error)?.message ?? '');
+
+function sameConfiguration(existing: FunctionInfo, spec: FunctionSpec): boolean {
+  const want = spec.environment ?? {};
+  const have = existing.environment;
+  const keys = Object.keys(want);
+  return (
+    existing.handler === spec.handler &&
+    existing.runtime === spec.runtime &&
+    existing.role === spec.role &&
+    keys.length === Object.keys(have).length &&
+    keys.every((k) => have[k] === want[k])
+  );
+}
+
 function toInfo(c: FunctionConfiguration): FunctionInfo {
   return {
     name: c.FunctionName!,
@@ -59,7 +74,23 @@ export class SdkLambdaPort implements LambdaPort {
     }
   }
 
+  /**
+   * Idempotent as a retry must be: when a first attempt reached Lambda and its response was lost, the retry (the SDK's
+   * or ours) meets ResourceConflictException "Function already exist". A function that has the configuration asked for
+   * is then taken as created; the caller checks its CodeSha256. Any other existing function is still a conflict.
+   */
   async createFunction(spec: FunctionSpec): Promise<FunctionInfo> {
+    try {
+      return await this.createFunctionOnce(spec);
+    } catch (err) {
+      if (!isAlreadyExists((err as { cause?: unknown }).cause ?? err)) throw err;
+      const existing = await this.getFunction(spec.name);
+      if (existing && sameConfiguration(existing, spec)) return existing;
+      throw err;
+    }
+  }
+
+  private async createFunctionOnce(spec: FunctionSpec): Promise<FunctionInfo> {
     const res = await withRetry(
       `CreateFunction ${spec.name}`,
       () =>

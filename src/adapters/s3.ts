@@ -1,10 +1,10 @@
 import {
-  CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand,
+  CreateBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, GetObjectTaggingCommand, HeadBucketCommand,
   HeadObjectCommand, PutBucketEncryptionCommand, PutObjectCommand, PutObjectTaggingCommand,
   PutPublicAccessBlockCommand, type BucketLocationConstraint, type S3Client, paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { AppsDeployerError, AwsOperationError } from '../core/errors';
-import type { ObjectInfo, PutObjectInput, S3Port } from '../core/ports';
+import type { ListedObject, ObjectInfo, PutObjectInput, S3Port } from '../core/ports';
 import { errorName, httpStatus, isTransient, withRetry } from './retry';
 
 /** A conditional write lost: somebody else wrote (or created) the object first. */
@@ -111,11 +111,13 @@ export class SdkS3Port implements S3Port {
     await withRetry(`DeleteObject s3://${this.bucket}/${key}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })), retryable);
   }
 
-  async listKeys(prefix: string): Promise<Array<{ key: string; size: number; etag?: string }>> {
+  async listKeys(prefix: string): Promise<ListedObject[]> {
     return withRetry(`ListObjectsV2 s3://${this.bucket}/${prefix}`, async () => {
-      const out: Array<{ key: string; size: number; etag?: string }> = [];
+      const out: ListedObject[] = [];
       for await (const page of paginateListObjectsV2({ client: this.s3 }, { Bucket: this.bucket, Prefix: prefix })) {
-        for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, ...(o.ETag ? { etag: o.ETag } : {}) });
+        for (const o of page.Contents ?? []) {
+          out.push({ key: o.Key!, size: o.Size ?? 0, ...(o.ETag ? { etag: o.ETag } : {}), ...(o.LastModified ? { lastModified: o.LastModified } : {}) });
+        }
       }
       return out;
     }, retryable);
@@ -129,5 +131,20 @@ export class SdkS3Port implements S3Port {
   async putTags(key: string, tags: Record<string, string>): Promise<void> {
     await withRetry(`PutObjectTagging s3://${this.bucket}/${key}`, () =>
       this.s3.send(new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } })), retryable);
+  }
+
+  async deleteObjects(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const res = await withRetry(`DeleteObjects s3://${this.bucket} (${batch.length} keys)`, () =>
+        this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })), retryable);
+      // DeleteObjects answers 200 even when some keys failed; those come back in Errors.
+      const failed = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) {
+        throw new AwsOperationError(
+          `DeleteObjects s3://${this.bucket} failed for ${failed.length} key(s): ${failed.slice(0, 5).map((e) => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim()).join('; ')}`,
+        );
+      }
+    }
   }
 }

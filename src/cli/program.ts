@@ -5,6 +5,7 @@ import { registerBundleCommands } from './commands/bundle';
 import { registerInitCommands } from './commands/init';
 import { registerDeployCommand } from './commands/deploy';
 import { registerTestCommands } from './commands/test';
+import { registerListCommand, registerPruneCommand, registerReconcileCommand, registerRollbackCommand, registerUndeployCommand } from './commands/lifecycle';
 
 /** Builds `appsctl` with the command tree of the original Go tool (appsctl.md §0–§4). */
 export function buildProgram(io: CliIO): Command {
@@ -21,6 +22,11 @@ export function buildProgram(io: CliIO): Command {
   registerInitCommands(aws, io);
   registerDeployCommand(aws, io);
   registerTestCommands(aws, io);
+  registerListCommand(aws, io);
+  registerRollbackCommand(aws, io);
+  registerUndeployCommand(aws, io);
+  registerPruneCommand(aws, io);
+  registerReconcileCommand(aws, io);
   for (const c of [program, aws, terraform, ...program.commands, ...aws.commands, ...terraform.commands]) {
     c.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   }

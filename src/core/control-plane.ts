@@ -147,6 +147,7 @@ export async function runDeployment(cp: ControlPlane, id: string, environment?: 
       listedVersion: result.listed ? result.version : s?.listedVersion,
       installed: result.installed || (s?.installed ?? false),
     }));
+    await markDeployed(cp, started.bundle.key);
     await notify(cp, `:white_check_mark: A Mattermost app was successfully deployed/updated: **${outcome.manifest.display_name ?? result.appId}** (${result.appId} ${result.version}) from \`${started.bundle.key}\`: ${result.functions.length} functions, ${result.statics.length} static assets${result.listed ? ', listed in Mattermost' : ''}${result.installed ? ' and installed' : ''}.`);
   } catch (err) {
     if (timer) clearTimeout(timer), (timer = undefined);
@@ -166,6 +167,20 @@ export async function runDeployment(cp: ControlPlane, id: string, environment?: 
     await notify(cp, `:x: Mattermost apps deployment failed: ${what} from \`${started.bundle.key}\`: ${error.message}${error.details.length ? `\n${error.details.map((d) => `- ${d.path ? `${d.path}: ` : ''}${d.message}`).join('\n')}` : ''}`);
   }
   return record;
+}
+
+/**
+ * Tags a deployed bundle `deployed=true` (as the cloud deployer did), whichever way it was deployed, so that reconcile
+ * leaves it alone. Tagging replaces the whole tag set: without the current tags (object gone, read refused) it is
+ * skipped rather than risk wiping the uploader's tags; the deployment record says it succeeded either way.
+ */
+async function markDeployed(cp: ControlPlane, key: string): Promise<void> {
+  try {
+    const tags = await cp.ports.s3.getTags(key);
+    if (tags.deployed !== 'true') await cp.ports.s3.putTags(key, { ...tags, deployed: 'true' });
+  } catch (err) {
+    cp.logger.warn('could not tag the deployed bundle', { key, error: (err as Error).message });
+  }
 }
 
 async function notify(cp: ControlPlane, text: string): Promise<void> {
@@ -232,18 +247,7 @@ export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent, opts: 
     return { status: 'rejected', deploymentId: record.id, reason };
   }
   const done = await runDeployment(cp, record.id);
-  if (done.state === 'succeeded') {
-    // Tagging replaces the whole tag set: without the current tags (object gone, read refused) it is skipped rather
-    // than risk wiping the uploader's tags. The deployment record says it succeeded either way.
-    try {
-      const tags = await cp.ports.s3.getTags(e.key);
-      await cp.ports.s3.putTags(e.key, { ...tags, deployed: 'true' });
-    } catch (err) {
-      cp.logger.warn('could not tag the deployed bundle', { key: e.key, error: (err as Error).message });
-    }
-    return { status: 'deployed', deploymentId: record.id };
-  }
-  return { status: 'failed', deploymentId: record.id };
+  return { status: done.state === 'succeeded' ? 'deployed' : 'failed', deploymentId: record.id };
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

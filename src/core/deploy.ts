@@ -4,10 +4,12 @@ import { DEFAULTS } from './config';
 import { ConflictError, NotFoundError, PolicyLimitError } from './errors';
 import type { Logger } from './logger';
 import { DEPLOY_SECTIONS } from './manifest';
+import { staticKey } from './naming';
 import { addLambdaArns, ALLOW_LAMBDA_SID, IAM_POLICY_MAX_VERSIONS, parsePolicy, type PolicyDocument } from './policy';
 import type { FunctionInfo, IamPort, LambdaPort, MattermostPort, S3Port } from './ports';
 import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
-import { withAppLock } from './app-lock';
+import { appLockIsStale, withAppLock, type AppLockHolder } from './app-lock';
+import { DeploymentStore } from './deployments';
 
 /**
  * `appsctl aws deploy` (appsctl.md §2) done as design.md §2 asks: plan with reads only, fail before any change, then
@@ -26,8 +28,8 @@ export interface DeployOptions {
   /** Calls Mattermost after the AWS steps (false for `aws test deploy`). */
   listInMattermost: boolean;
   concurrency: number;
-  /** Who holds the app lock while this deploys, as other deployers will see it. */
-  lockHolder?: string;
+  /** Who holds the app lock while this deploys, as other deployers will see it (with host and pid for a local process). */
+  lockHolder?: string | AppLockHolder;
 }
 
 export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
@@ -178,9 +180,15 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
     );
   }
 
+  // One listing of the version's static prefix instead of a HEAD per asset for what is absent or of another size (a
+  // first deploy sends no HEAD at all); only an asset of the same size needs its HEAD, for the stored hash.
+  const listed = app.statics.length > 0 ? new Map((await ports.s3.listKeys(staticKey(appId, version, ''))).map((o) => [o.key, o.size])) : new Map<string, number>();
   const statics = await Promise.all(
     app.statics.map((s) =>
       limit(async (): Promise<StaticPlan> => {
+        const size = listed.get(s.key);
+        if (size === undefined) return { name: s.name, key: s.key, action: 'create' };
+        if (size !== s.file.size) return { name: s.name, key: s.key, action: 'update' };
         const head = await ports.s3.headObject(s.key);
         return { name: s.name, key: s.key, action: !head ? 'create' : head.metadata[SHA_METADATA] === s.file.sha256Hex ? 'unchanged' : 'update' };
       }),
@@ -224,7 +232,7 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
  * Adds the ARNs; when the document would outgrow IAM's size limit, drops the ARNs of functions that no longer exist
  * and tries once more. Still too big is a PolicyLimitError, thrown before any change.
  */
-async function growInvokePolicy(lambda: LambdaPort, doc: PolicyDocument, arns: string[], policyName: string, limit: LimitFunction): Promise<ReturnType<typeof addLambdaArns>> {
+export async function growInvokePolicy(lambda: LambdaPort, doc: PolicyDocument, arns: string[], policyName: string, limit: LimitFunction): Promise<ReturnType<typeof addLambdaArns>> {
   try {
     return addLambdaArns(doc, arns, { policyName });
   } catch (err) {
@@ -269,18 +277,30 @@ export async function deploy(
     throw new Error('deploy: a Mattermost client is required to list the app');
   }
   const first = await planDeploy(ports, source, opts);
+  const lockOptions = { onTakeover: (message: string) => logger.warn(message) };
   if (opts.dryRun || !hasAwsChanges(first)) {
     for (const w of first.warnings) logger.warn(w);
     if (opts.dryRun) return { plan: first };
+    // Nothing to change in AWS, so no lock to take: unless a deployer that died after its last change (before or
+    // after listing) left one, which is taken over and released here, so that the app is free again.
+    if (await appLockIsStale(ports.s3, first.appId)) {
+      return withAppLock(ports.s3, first.appId, opts.lockHolder ?? 'appsctl', () => apply(ports, source, opts, first, logger, onProgress), lockOptions);
+    }
     return apply(ports, source, opts, first, logger, onProgress);
   }
   // Changes to make: one deployer per app at a time, and a fresh plan once it holds the app, since a deployment that
   // finished while this one waited may have made some of the changes already.
-  return withAppLock(ports.s3, first.appId, opts.lockHolder ?? 'appsctl', async () => {
-    const plan = await planDeploy(ports, source, opts);
-    for (const w of plan.warnings) logger.warn(w);
-    return apply(ports, source, opts, plan, logger, onProgress);
-  });
+  return withAppLock(
+    ports.s3,
+    first.appId,
+    opts.lockHolder ?? 'appsctl',
+    async () => {
+      const plan = await planDeploy(ports, source, opts);
+      for (const w of plan.warnings) logger.warn(w);
+      return apply(ports, source, opts, plan, logger, onProgress);
+    },
+    lockOptions,
+  );
 }
 
 export function hasAwsChanges(plan: DeployPlan): boolean {
@@ -342,7 +362,7 @@ async function apply(
             }
           }
           if (fp.action === 'create') {
-            await ports.lambda.createFunction({
+            const created = await ports.lambda.createFunction({
               name: fp.lambdaName,
               handler: f.handler,
               runtime: f.runtime,
@@ -350,6 +370,11 @@ async function apply(
               code,
               ...(environment ? { environment } : {}),
             });
+            // createFunction answers an existing function of the same configuration (a retried create whose first
+            // response was lost); one that somebody else created meanwhile with other code is not ours to list.
+            if (created.codeSha256 && created.codeSha256 !== f.file.sha256Base64) {
+              throw new ConflictError(`function ${fp.lambdaName} was created meanwhile by someone else, with other code; deploy again with --update to replace it`);
+            }
             await ports.lambda.waitUntilReady(fp.lambdaName, 'create');
             logger.info('created function', { name: fp.lambdaName });
           } else {
@@ -407,6 +432,9 @@ async function apply(
       installed = true;
       onProgress({ step: 'mattermost', name: 'install-app', action: 'installed' });
     }
+    // Mattermost cannot be asked which version it lists: whoever lists one records it, so that undeploy can refuse to
+    // remove it and list can show it, whether the CLI, the API or the auto-deployer did the listing.
+    await new DeploymentStore(ports.s3).recordListed(plan.appId, plan.version, installed);
   }
 
   return {
@@ -431,7 +459,8 @@ async function uploadStatic(s3: S3Port, source: BundleSource, s: PlannedStatic):
   });
 }
 
-async function ensurePolicyVersionRoom(iam: IamPort, arn: string): Promise<void> {
+/** Deletes the oldest non-default versions of a managed policy until one more fits within IAM's 5. */
+export async function ensurePolicyVersionRoom(iam: IamPort, arn: string): Promise<void> {
   const versions = await iam.listPolicyVersions(arn);
   const nonDefault = versions.filter((v) => !v.isDefault).sort((a, b) => (a.createDate?.getTime() ?? 0) - (b.createDate?.getTime() ?? 0) || versionNumber(a.versionId) - versionNumber(b.versionId));
   let count = versions.length;

@@ -106,3 +106,28 @@ export function addLambdaArns(doc: PolicyDocument, arns: string[], opts: { prune
   }
   return { doc: next, text, added, removed };
 }
+
+/** The function name of a Lambda ARN (qualified or not), or undefined for any other resource. */
+export function lambdaNameOfArn(arn: string): string | undefined {
+  const parts = arn.split(':');
+  return parts[2] === 'lambda' && parts[5] === 'function' && parts[6] ? parts[6] : undefined;
+}
+
+/**
+ * The inverse of addLambdaArns: drops from `AllowLambda` every resource for which `remove(arn)` is true. Returns
+ * undefined when nothing matched, so no new version is made. A statement left with no resource is dropped as a whole,
+ * since IAM refuses an empty Resource; upstream's AddResourcesToPolicyDocument recreates it when it next needs it.
+ */
+export function removeLambdaArns(doc: PolicyDocument, remove: (arn: string) => boolean): { doc: PolicyDocument; text: string; removed: string[] } | undefined {
+  const index = doc.Statement.findIndex((s) => s.Sid === ALLOW_LAMBDA_SID);
+  if (index < 0) return undefined;
+  const current = doc.Statement[index]!;
+  const removed = current.Resource.filter((r) => remove(r));
+  if (removed.length === 0) return undefined;
+  const kept = current.Resource.filter((r) => !removed.includes(r));
+  const next: PolicyDocument = {
+    Version: doc.Version,
+    Statement: kept.length > 0 ? doc.Statement.map((s, i) => (i === index ? { ...current, Resource: kept } : s)) : doc.Statement.filter((_, i) => i !== index),
+  };
+  return { doc: next, text: renderPolicy(next), removed };
+}

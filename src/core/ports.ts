@@ -96,9 +96,22 @@ export interface S3Port {
   getObjectText(key: string): Promise<{ text: string; etag?: string } | undefined>;
   putObject(input: PutObjectInput): Promise<{ etag?: string; versionId?: string }>;
   deleteObject(key: string): Promise<void>;
-  listKeys(prefix: string): Promise<Array<{ key: string; size: number; etag?: string }>>;
+  listKeys(prefix: string): Promise<ListedObject[]>;
   getTags(key: string): Promise<Record<string, string>>;
   putTags(key: string, tags: Record<string, string>): Promise<void>;
+  /**
+   * Deletes many keys in as few calls as S3 allows (DeleteObjects, 1,000 a call); a missing key is not an error.
+   * Optional so that in-memory ports need not have it: callers fall back to deleteObject one key at a time.
+   */
+  deleteObjects?(keys: string[]): Promise<void>;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag?: string;
+  /** As ListObjectsV2 answers it (second precision). */
+  lastModified?: Date;
 }
 
 // ---------- Lambda ----------

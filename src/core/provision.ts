@@ -73,8 +73,7 @@ export function resolveBundle(inspected: InspectedBundle): ResolveResult {
   // Manifest problems do not stop the checks below: they run on whatever parts of the manifest are usable, so that
   // every problem of the bundle is reported at once (design.md §2).
   const issues = manifestIssues(raw);
-  // The messages start with the field path (`aws_lambda.functions[1].runtime is required`).
-  goProblems.push(...issues.map((d) => ({ path: 'manifest.json', message: d.message })));
+  goProblems.push(...issues.map((d) => ({ ...d, path: d.path ? `manifest.json: ${d.path}` : 'manifest.json' })));
   const manifest = raw as Manifest;
   const manifestFunctions = issues.length === 0 ? awsLambdaFunctions(manifest) : usableFunctions(raw);
   if (typeof raw !== 'object' || raw === null || (raw as Manifest).aws_lambda === undefined) {

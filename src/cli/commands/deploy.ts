@@ -1,13 +1,14 @@
-import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { readAwsTarget, readMattermostTarget, DEFAULTS } from '../../core/config';
 import { deploy, DEFAULT_DEPLOY_OPTIONS, type DeployOptions, type DeployPlan, type DeployResult, type ProgressEvent } from '../../core/deploy';
 import { goMarshalIndent } from '../../core/gojson';
 import { withAppBundle } from '../../core/provision';
+import { processLockHolder } from '../../core/app-lock';
 import { makeDeployPorts } from '../../adapters/ports';
 import { HttpMattermostPort } from '../../adapters/mattermost';
 import { contextOf, type CliContext, type CliIO } from '../context';
+import { withFailpoint } from '../failpoint';
 
 /**
  * pflag's StringToString: `k=v,k2=v2`, comma-separated with CSV quoting, repeatable; later keys win.
@@ -121,7 +122,8 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     ...(flags.env && Object.keys(flags.env).length > 0 ? { environment: flags.env } : {}),
     listInMattermost: mode === 'deploy',
     concurrency: flags.concurrency,
-    lockHolder: `appsctl on ${hostname()} (pid ${process.pid})`,
+    // Host and pid go into the lock too: a later run on this host may take over the lock of a process that died.
+    lockHolder: processLockHolder('appsctl'),
   };
   await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath }, async (app, open) => {
     const ports = makeDeployPorts(target, mattermost);
@@ -129,7 +131,7 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     const progress = progressReporter(ctx, total, (t) => process.stderr.write(t));
     let outcome;
     try {
-      outcome = await deploy(ports, { app, open: async (e) => (await open(e)) as Readable }, opts, ctx.logger, progress.onProgress);
+      outcome = await deploy(ports, { app, open: async (e) => (await open(e)) as Readable }, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
     } finally {
       progress.done();
     }

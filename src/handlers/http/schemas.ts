@@ -149,7 +149,7 @@ export const appStatusResponse = z.object({
     z.object({
       version: z.string(),
       manifestKey: z.string(),
-      complete: z.boolean().describe('Every function of the manifest exists in Lambda.'),
+      complete: z.boolean().describe('The manifest is valid and names this app and version, every function exists and has not failed, and the icon exists: the version can be rolled back to.'),
       functions: z.array(
         z.object({
           name: z.string(),

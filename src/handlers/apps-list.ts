@@ -1,0 +1,11 @@
+import { listApps } from '../core/lifecycle';
+import { httpHandler } from './http/stack';
+import { validQuery } from './http/query';
+import { appsListQuery } from './http/schemas';
+
+/** `GET /apps[?prefix=]`: every deployed app and version in the bucket's manifests, with functions, state and the listed version. */
+export const handler = httpHandler({ access: 'read' }, async ({ query, runtime }) => {
+  const { prefix } = validQuery(appsListQuery, query);
+  const { ports, store, logger } = runtime.controlPlane;
+  return { status: 200, body: { apps: await listApps({ ports, store, logger }, prefix) } };
+});
