@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startMattermostFake, type MattermostFake } from '../test/support/mattermost-fake';
@@ -45,7 +46,7 @@ function motoBin(root: string): string {
   if (!existsSync(bin)) {
     warn('moto_server not found: creating the project virtualenv (scripts/moto-venv.sh), once');
     // Its stdout would interleave with the summary; everything it says goes to stderr.
-    const run = spawnSync('bash', [join(root, 'scripts', 'moto-venv.sh')], { cwd: root, stdio: ['ignore', process.stderr, process.stderr] });
+    const run = spawnSync('bash', [join(root, 'scripts', 'moto-venv.sh')], { cwd: root, stdio: ['ignore', 2, 2] });
     if (run.status !== 0 || !existsSync(bin)) throw new Error(`scripts/moto-venv.sh failed (exit ${run.status ?? run.signal}); see its output above`);
   }
   return bin;
@@ -86,18 +87,15 @@ async function expectOk<T>(what: string, p: Promise<{ status: number; body: T }>
 }
 
 /**
- * The example app's bundle, built by examples/hello/build-bundle.mjs. Imported at run time, not bundled: it finds its
- * sources relative to its own file.
+ * The example app's bundle, built by examples/hello/build-bundle.mjs into a temporary directory (the tree is left as
+ * it is). Imported at run time, not bundled into dist/: it finds its sources relative to its own file.
  */
-async function buildExampleBundle(root: string): Promise<string> {
+async function buildExampleBundle(root: string, outDir: string): Promise<string> {
   const script = join(root, 'examples', 'hello', 'build-bundle.mjs');
   if (!existsSync(script)) throw new Error(`${script} is missing: the example app cannot be built`);
-  const mod = (await import(pathToFileURL(script).href)) as Record<string, unknown>;
-  const build = (mod.buildBundle ?? mod.build ?? mod.default) as ((...args: unknown[]) => Promise<unknown>) | undefined;
-  if (typeof build !== 'function') throw new Error(`${script} exports no build function (buildBundle, build or default)`);
-  const out = await build();
-  const path = typeof out === 'string' ? out : (out as { path?: string; bundlePath?: string } | undefined)?.path ?? (out as { bundlePath?: string } | undefined)?.bundlePath;
-  return path ?? join(root, 'examples', 'hello', 'dist', 'bundle-aws.zip');
+  const { buildBundle } = (await import(pathToFileURL(script).href)) as { buildBundle?: (outDir?: string) => Promise<{ path: string }> };
+  if (typeof buildBundle !== 'function') throw new Error(`${script} does not export buildBundle(outDir)`);
+  return (await buildBundle(outDir)).path;
 }
 
 /** The browser-style upload a presigned POST is made for: every policy field, then the file, last (S3 ignores fields after it). */
@@ -229,13 +227,16 @@ async function main(): Promise<number> {
       region,
       onOutcome: (keys, out) => keys.forEach((k, i) => outcomes.set(k, out[i] ? [out[i]!] : out)),
     });
-    stoppers.push(['S3 event pump', () => pump.stop()]);
+    // Not detached from the bucket: moto stops right after, and on Ctrl-C in a terminal it is already gone.
+    stoppers.push(['S3 event pump', () => pump.stop({ detach: false })]);
     say(`→ S3 events of s3://${bucket}/bundles/*.zip → SQS ${pump.queueArn} → auto-deploy handler`);
 
     // 3. The example app, uploaded the way a browser or CI job would: a presigned POST, then S3 does the rest.
     // LOCAL_STACK_BUNDLE deploys your own bundle at start instead of the example.
-    const bundlePath = process.env.LOCAL_STACK_BUNDLE || (await buildExampleBundle(root));
-    say(`→ built ${bundlePath.startsWith(root) ? bundlePath.slice(root.length + 1) : bundlePath}`);
+    const workDir = await mkdtemp(join(tmpdir(), 'apps-deployer-local-'));
+    stoppers.push(['temporary files', () => rm(workDir, { recursive: true, force: true })]);
+    const bundlePath = process.env.LOCAL_STACK_BUNDLE || (await buildExampleBundle(root, workDir));
+    say(`→ bundle ${process.env.LOCAL_STACK_BUNDLE ? bundlePath : 'of examples/hello (examples/hello/build-bundle.mjs)'}`);
     const uploadName = process.env.LOCAL_STACK_BUNDLE ? basename(bundlePath).replace(/[^A-Za-z0-9._-]/g, '-') : `${EXAMPLE_APP_ID}.zip`;
     const post = await expectOk<{ url: string; fields: Record<string, string>; key: string }>('POST /bundles', api.call('POST', '/bundles', { body: { name: uploadName } }));
     say(`→ POST /bundles → ${post.key}`);

@@ -15,7 +15,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import type { Context, S3Event } from 'aws-lambda';
-import { handler as autoDeploy } from '../handlers/auto-deploy';
+import { handler as autoDeploy, decodeS3Key } from '../handlers/auto-deploy';
 import type { BundleEventOutcome } from '../core/control-plane';
 import { BUNDLES_PREFIX } from '../core/control-plane';
 import { lambdaContext } from './server';
@@ -36,7 +36,7 @@ export interface S3EventPumpOptions {
   waitTimeSeconds?: number;
   /** A message whose handler call failed this many times is dropped (what a dead-letter queue would get). Default 3. */
   maxReceives?: number;
-  /** Called with what the handler answered for each delivered event. */
+  /** Called with what the handler answered for each delivered event, with the records' keys decoded. */
   onOutcome?: (keys: string[], outcomes: BundleEventOutcome[]) => void;
   onError?: (err: unknown) => void;
 }
@@ -46,8 +46,11 @@ export interface S3EventPump {
   queueArn: string;
   /** Resolves when every message received so far has been handled (for tests). */
   idle(): Promise<void>;
-  /** Stops polling, waits for the handler call in flight, detaches the notification and deletes the queue. */
-  stop(): Promise<void>;
+  /**
+   * Stops polling and waits for the handler call in flight; then, unless `detach: false` (moto is about to go away
+   * anyway), removes the bucket notification and deletes the queue.
+   */
+  stop(options?: { detach?: boolean }): Promise<void>;
 }
 
 // Same settings the handlers' own clients get from the environment (AWS_ENDPOINT_URL → moto).
@@ -90,8 +93,8 @@ async function currentNotifications(s3: S3Client, bucket: string): Promise<Notif
  * Keys: AWS URL-encodes the object key in events with spaces as `+` (`bundles/a b.zip` → `bundles/a+b.zip`), and the
  * handler decodes with `decodeURIComponent(key.replace(/\+/g, ' '))`. moto 5.2.5 encodes with Python's
  * `quote_plus(key)` (moto/s3/notifications.py), which differs from AWS only in also encoding `/` as `%2F`: the
- * handler's decoding gives the same key for both, so the key is passed through as moto wrote it. (Older motos sent the
- * raw key; api.test.ts uploads a key with a space and a `+` to catch a moto that goes back to that.)
+ * handler's decoding gives the same key for both, so the key is passed through as moto wrote it. Should a moto ever send
+ * the raw key, api.test.ts (a key with a space, a `+` and parentheses) and test/unit/local-s3-events.test.ts fail.
  */
 export function s3EventOf(body: string | undefined): S3Event | undefined {
   if (!body) return undefined;
@@ -105,6 +108,22 @@ export function s3EventOf(body: string | undefined): S3Event | undefined {
   if ((parsed as { Event?: unknown }).Event === 's3:TestEvent') return undefined;
   const records = (parsed as { Records?: unknown }).Records;
   return Array.isArray(records) ? (parsed as S3Event) : undefined;
+}
+
+/**
+ * moto's events carry no `sequencer`, which AWS always sends and the handler's duplicate check relies on when the bucket
+ * is not versioned: without it, uploading the same bytes to the same key again would look like a duplicate of the
+ * first upload and not deploy. One is made from the message's send time and id, which a redelivery of the same
+ * message keeps, so a redelivery is still a duplicate (as on AWS, where S3's duplicate events share a sequencer).
+ */
+export function withSequencer(event: S3Event, message: Pick<Message, 'MessageId' | 'Attributes'>): S3Event {
+  const sent = Number(message.Attributes?.SentTimestamp ?? '0');
+  const id = (message.MessageId ?? '').replace(/[^0-9a-f]/gi, '').slice(0, 8).toUpperCase();
+  const sequencer = `${sent.toString(16).toUpperCase().padStart(12, '0')}${id}`;
+  return {
+    ...event,
+    Records: event.Records.map((r) => (r.s3.object.sequencer ? r : { ...r, s3: { ...r.s3, object: { ...r.s3.object, sequencer } } })),
+  };
 }
 
 export async function startS3EventPump(options: S3EventPumpOptions): Promise<S3EventPump> {
@@ -136,12 +155,13 @@ export async function startS3EventPump(options: S3EventPumpOptions): Promise<S3E
   let busy: Promise<void> = Promise.resolve();
 
   const handle = async (message: Message): Promise<void> => {
-    const event = s3EventOf(message.Body);
-    if (event) {
+    const parsed = s3EventOf(message.Body);
+    if (parsed) {
+      const event = withSequencer(parsed, message);
       try {
         const outcomes = (await autoDeploy(event, lambdaContext('auto-deploy'))) as BundleEventOutcome[];
         options.onOutcome?.(
-          event.Records.map((r) => r.s3.object.key),
+          event.Records.map((r) => decodeS3Key(r.s3.object.key)),
           outcomes,
         );
       } catch (err) {
@@ -162,7 +182,7 @@ export async function startS3EventPump(options: S3EventPumpOptions): Promise<S3E
       let messages: Message[] = [];
       try {
         const res = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitTimeSeconds, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitTimeSeconds, MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'] }),
           { abortSignal: abort.signal },
         );
         messages = res.Messages ?? [];
@@ -191,11 +211,16 @@ export async function startS3EventPump(options: S3EventPumpOptions): Promise<S3E
     queueUrl,
     queueArn,
     idle: () => busy,
-    async stop() {
+    async stop({ detach = true } = {}) {
       if (stopping) return;
       stopping = true;
       abort.abort();
       await loop;
+      if (!detach) {
+        s3.destroy();
+        sqs.destroy();
+        return;
+      }
       try {
         const config = await currentNotifications(s3, options.bucket);
         await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: options.bucket, NotificationConfiguration: withOurQueue(config, undefined) }));

@@ -3,6 +3,9 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { handler as appStatus } from '../handlers/app-status';
+import { handler as appsList } from '../handlers/apps-list';
+import { handler as appRollback } from '../handlers/app-rollback';
+import { handler as appUndeploy } from '../handlers/app-undeploy';
 import { handler as bundles } from '../handlers/bundles';
 import { handler as deploy } from '../handlers/deploy';
 import { handler as deploymentStatus } from '../handlers/deployment-status';
@@ -17,7 +20,7 @@ import { handler as provisionData } from '../handlers/provision-data';
 type HttpLambda = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** As API Gateway writes it: `/deployments/{id}`. */
   path: string;
   handler: HttpLambda;
@@ -32,6 +35,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/deployments/{id}', handler: deploymentStatus as HttpLambda, functionName: 'deployment-status' },
   { method: 'POST', path: '/provision-data', handler: provisionData as HttpLambda, functionName: 'provision-data' },
   { method: 'GET', path: '/apps/{appId}', handler: appStatus as HttpLambda, functionName: 'app-status' },
+  { method: 'GET', path: '/apps', handler: appsList as HttpLambda, functionName: 'apps-list' },
+  { method: 'POST', path: '/apps/{appId}/rollback', handler: appRollback as HttpLambda, functionName: 'app-rollback' },
+  { method: 'DELETE', path: '/apps/{appId}/versions/{version}', handler: appUndeploy as HttpLambda, functionName: 'app-undeploy' },
 ];
 
 /** The API takes small JSON bodies only (bundles go to S3 directly); API Gateway's own cap is 10 MB. */
@@ -103,18 +109,61 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
 
 class BodyTooLarge extends Error {}
 
+/** How much of a refused body is read and thrown away before the connection is simply cut. */
+const DISCARD_LIMIT_BYTES = 16 * MAX_REQUEST_BODY_BYTES;
+
+/**
+ * Reads the rest of a body that will not be used, so that the answer can be read: closing a socket with unread input
+ * makes TCP reset the connection, and the client then sees an error instead of the 4xx. A body past DISCARD_LIMIT_BYTES
+ * is not worth it: the socket is closed after the answer.
+ */
+async function discardBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.complete) return;
+  let size = 0;
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      req.off('data', onData);
+      res.shouldKeepAlive = false;
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > DISCARD_LIMIT_BYTES) stop();
+    };
+    req.on('data', onData);
+    req.once('end', resolve);
+    req.once('error', stop);
+    req.resume();
+    req.once('close', resolve);
+  });
+}
+
+/**
+ * The body, or BodyTooLarge. Read with listeners rather than `for await`: leaving that loop early destroys the request,
+ * and with it the socket the 413 has to go out on.
+ */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    // A chunked body has no Content-Length to refuse up front: stop counting as soon as it is over.
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      // A chunked body has no Content-Length to refuse up front: refuse it as soon as it is over.
+      if (size > limit) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.pause();
+        reject(new BodyTooLarge());
+      }
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
 }
 
 /** API Gateway v2 lower-cases header names and joins repeated headers with commas; cookies travel apart. */
@@ -206,15 +255,15 @@ function writeResult(res: ServerResponse, result: APIGatewayProxyResultV2): void
 }
 
 export async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  // Appended, not resolved against a base: `//host/init` must stay a path (a 404), not become a URL of another host.
+  const url = new URL(`http://127.0.0.1${req.url ?? '/'}`);
   const resolved = resolveRoute(req.method ?? 'GET', url.pathname);
   if (resolved.kind === 'none') {
-    // Not draining the body: the connection is closed after this answer.
-    res.shouldKeepAlive = false;
+    await discardBody(req, res);
     return send(res, 404, { 'content-type': 'application/json' }, errorJson('NOT_FOUND', `no route for ${req.method} ${url.pathname}`));
   }
   if (resolved.kind === 'method') {
-    res.shouldKeepAlive = false;
+    await discardBody(req, res);
     return send(
       res,
       405,
@@ -227,7 +276,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse): 
     body = await readBody(req, MAX_REQUEST_BODY_BYTES);
   } catch (err) {
     if (!(err instanceof BodyTooLarge)) throw err;
-    res.shouldKeepAlive = false;
+    await discardBody(req, res);
     return send(res, 413, { 'content-type': 'application/json' }, errorJson('PAYLOAD_TOO_LARGE', `request body is over ${MAX_REQUEST_BODY_BYTES} bytes`));
   }
   const { route } = resolved.match;
