@@ -189,6 +189,8 @@ async function main(): Promise<number> {
       say(`  Mattermost:     ${fake.url} (fake, test/support/mattermost-fake.ts)`);
     }
 
+    // The summary below says what happened; the handlers' per-request JSON logs would drown it (LOG_LEVEL=info shows them).
+    process.env.LOG_LEVEL ??= 'warn';
     // Imported only now: the handlers' logger and runtime read the environment when they load.
     const { startApiServer } = await import('../src/local/server');
     const { startS3EventPump } = await import('../src/local/s3-events');
@@ -293,6 +295,10 @@ async function main(): Promise<number> {
     say(`  curl -s -H "Authorization: Bearer $TOKEN" -X POST $API/deploy -d '{"bundleKey":"${post.key}","dryRun":true}'`);
     say(`  curl -s -H "Authorization: Bearer $TOKEN" -X POST $API/bundles -d '{"name":"my-app.zip"}'   # → url, fields, key`);
     say('    then: curl -F key=… -F <every other field> -F file=@my-app.zip <url>   (the file last): the upload deploys itself');
+    say('  # appsctl against the same AWS and Mattermost:');
+    say(`  export AWS_ENDPOINT_URL=${moto.endpoint} MM_APPS_AWS_REGION=${region} MM_APPS_DEPLOY_AWS_ACCESS_KEY=test MM_APPS_DEPLOY_AWS_SECRET_KEY=test`);
+    say(`  export MM_SERVICESETTINGS_SITEURL=${process.env.MM_SERVICESETTINGS_SITEURL}${fake ? ` MM_ADMIN_TOKEN=${process.env.MM_ADMIN_TOKEN}` : ''}`);
+    say('  npx appsctl aws list');
     say();
 
     if (once) {

@@ -132,7 +132,8 @@ export function formatError(err: unknown): string {
   const lines = [err.message];
   if (isAppsDeployerError(err)) {
     // A single detail that the message already says adds nothing.
-    const redundant = err.details.length === 1 && err.message.includes(err.details[0]!.message);
+    const only = err.details.length === 1 ? err.details[0]! : undefined;
+    const redundant = only !== undefined && (err.message.includes(only.message) || (only.path !== undefined && err.message.includes(only.path)));
     if (!redundant) for (const d of err.details) lines.push(`  - ${d.path ? `${d.path}: ` : ''}${d.message}`);
   }
   return lines.join('\n');
