@@ -13,7 +13,7 @@ export interface AwsClients {
 /**
  * SDK clients for one target. Endpoints come from the SDK's own configuration (`AWS_ENDPOINT_URL`,
  * `AWS_ENDPOINT_URL_S3`, …), which is how tests and the local stack point everything at moto. Throttling, 5xx and
- * connection errors are retried by the SDK's adaptive retry strategy (jittered backoff, client-side rate limiting).
+ * connection errors are retried by the SDK (jittered backoff; client-side rate limiting for IAM and Lambda).
  */
 export function makeAwsClients(target: AwsTarget, env: Record<string, string | undefined> = process.env): AwsClients {
   const common = {
@@ -26,7 +26,10 @@ export function makeAwsClients(target: AwsTarget, env: Record<string, string | u
   const customS3Endpoint = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
   return {
     region: target.region,
-    s3: new S3Client({ ...common, forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE ? env.AWS_S3_FORCE_PATH_STYLE === 'true' : customS3Endpoint }),
+    // S3 uses standard retry (jittered exponential backoff per request): adaptive mode's client-side rate limiter lets
+    // one SlowDown throttle every later upload of the deploy (measured in the fault tests: p50 12.7 s vs 7.4 s at 20 %
+    // throttling). IAM and Lambda, with few calls and real per-account rate limits, keep the adaptive limiter.
+    s3: new S3Client({ ...common, retryMode: 'standard', forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE ? env.AWS_S3_FORCE_PATH_STYLE === 'true' : customS3Endpoint }),
     // IAM is a global service whose only endpoint lives in us-east-1, whatever region the apps live in.
     iam: new IAMClient({ ...common, region: 'us-east-1' }),
     lambda: new LambdaClient(common),

@@ -325,9 +325,29 @@ async function apply(
   const staticsByName = new Map(app.statics.map((s) => [s.name, s]));
   const functionsByName = new Map(app.functions.map((f) => [f.name, f]));
 
-  // 1. Static assets.
-  await Promise.all(
-    plan.statics
+  // 1. Static assets, and the code of new and changed functions. The code objects go to the private, content-addressed
+  // functions/ prefix, which nothing reads until a function is created from them (step 2), so they share the assets'
+  // pool, first: the biggest uploads do not wait for the last asset.
+  await Promise.all([
+    ...plan.functions
+      .filter((fp) => fp.action === 'create' || fp.changes.includes('code'))
+      .map((fp) =>
+        limit(async () => {
+          const f = functionsByName.get(fp.name)!;
+          const head = await ports.s3.headObject(fp.codeKey);
+          if (!head || head.metadata[SHA_METADATA] !== f.file.sha256Hex) {
+            await ports.s3.putObject({
+              key: fp.codeKey,
+              body: () => source.open(f.file.entryName),
+              contentLength: f.file.size,
+              contentType: 'application/zip',
+              metadata: { [SHA_METADATA]: f.file.sha256Hex },
+            });
+            onProgress({ step: 'code', name: fp.name, action: 'upload' });
+          }
+        }),
+      ),
+    ...plan.statics
       .filter((s) => s.action !== 'unchanged')
       .map((s) =>
         limit(async () => {
@@ -337,9 +357,9 @@ async function apply(
           onProgress({ step: 'static', name: s.name, action: s.action });
         }),
       ),
-  );
+  ]);
 
-  // 2. Function code (content-addressed, private prefix) and functions.
+  // 2. Functions, from the code uploaded in step 1.
   const environment = opts.environment;
   await Promise.all(
     plan.functions
@@ -348,19 +368,6 @@ async function apply(
         limit(async () => {
           const f = functionsByName.get(fp.name)!;
           const code = { s3Bucket: ports.s3.bucket, s3Key: fp.codeKey };
-          if (fp.action === 'create' || fp.changes.includes('code')) {
-            const head = await ports.s3.headObject(fp.codeKey);
-            if (!head || head.metadata[SHA_METADATA] !== f.file.sha256Hex) {
-              await ports.s3.putObject({
-                key: fp.codeKey,
-                body: () => source.open(f.file.entryName),
-                contentLength: f.file.size,
-                contentType: 'application/zip',
-                metadata: { [SHA_METADATA]: f.file.sha256Hex },
-              });
-              onProgress({ step: 'code', name: fp.name, action: 'upload' });
-            }
-          }
           if (fp.action === 'create') {
             const created = await ports.lambda.createFunction({
               name: fp.lambdaName,

@@ -40,7 +40,9 @@ export interface DeploymentRecord {
 /** The last deployment of an app, kept beside the records so that `GET /apps/{appId}` needs no scan. */
 export interface AppSummary {
   appId: string;
-  lastDeployment: { id: string; state: DeploymentState; version?: string; at: string };
+  /** Absent when only the CLI (which keeps no records) has deployed or rolled back the app. */
+  lastDeployment?: { id: string; state: DeploymentState; version?: string; at: string };
+  /** The version last listed in Mattermost by any of our tools (deploy, auto-deploy, rollback). */
   listedVersion?: string;
   installed: boolean;
 }
@@ -128,6 +130,16 @@ export class DeploymentStore {
   async getAppSummary(appId: string): Promise<AppSummary | undefined> {
     const obj = await this.s3.getObjectText(appKey(appId));
     return obj ? (JSON.parse(obj.text) as AppSummary) : undefined;
+  }
+
+  /**
+   * Records that `version` is the one Mattermost lists now. Reads first and writes only on a change, so that a
+   * deploy of an unchanged bundle stays free of writes.
+   */
+  async recordListed(appId: string, version: string, installed = false): Promise<void> {
+    const current = await this.getAppSummary(appId);
+    if (current?.listedVersion === version && (current.installed || !installed)) return;
+    await this.updateAppSummary(appId, (s) => ({ ...s, appId, listedVersion: version, installed: installed || (s?.installed ?? false) }));
   }
 
   async updateAppSummary(appId: string, change: (s: AppSummary | undefined) => AppSummary): Promise<AppSummary> {
