@@ -226,15 +226,8 @@ async function deploymentRecord(id: string): Promise<DeploymentRecord> {
   return res.body as DeploymentRecord;
 }
 
-async function recording<T>(fn: () => Promise<T>): Promise<{ value: T; requests: RecordedMotoRequest[] }> {
-  await motoRecorder.clear(endpoint);
-  await motoRecorder.start(endpoint);
-  try {
-    const value = await fn();
-    return { value, requests: await motoRecorder.download(endpoint) };
-  } finally {
-    await motoRecorder.stop(endpoint);
-  }
+function recording<T>(fn: () => Promise<T>): Promise<{ value: T; requests: RecordedMotoRequest[] }> {
+  return motoRecorder.record(endpoint, fn);
 }
 
 /** GetObject of that very object (not its tagging): reading the bundle. */

@@ -56,15 +56,8 @@ async function policyDocument(arn: string): Promise<string> {
 }
 
 /** Runs `fn` with moto's recorder on, returning what it saw. */
-async function recorded<T>(fn: () => Promise<T>): Promise<{ value: T; requests: RecordedMotoRequest[] }> {
-  await motoRecorder.clear(endpoint);
-  await motoRecorder.start(endpoint);
-  try {
-    const value = await fn();
-    return { value, requests: await motoRecorder.download(endpoint) };
-  } finally {
-    await motoRecorder.stop(endpoint);
-  }
+function recorded<T>(fn: () => Promise<T>): Promise<{ value: T; requests: RecordedMotoRequest[] }> {
+  return motoRecorder.record(endpoint, fn);
 }
 
 const awsRequests = (rs: RecordedMotoRequest[]) => rs.filter((r) => r.service !== '');

@@ -78,15 +78,8 @@ async function policyDocument(): Promise<string> {
 }
 
 async function recordWrites<T>(fn: () => Promise<T>): Promise<{ value: T; writes: string[]; all: string[] }> {
-  await motoRecorder.clear(endpoint);
-  await motoRecorder.start(endpoint);
-  try {
-    const value = await fn();
-    const recorded = await motoRecorder.download(endpoint);
-    return { value, writes: describeRequests(recorded.filter(isWrite)), all: describeRequests(recorded) };
-  } finally {
-    await motoRecorder.stop(endpoint);
-  }
+  const { value, requests } = await motoRecorder.record(endpoint, fn);
+  return { value, writes: describeRequests(requests.filter(isWrite)), all: describeRequests(requests) };
 }
 
 const arnOf = (name: string) => `arn:aws:lambda:us-east-1:${TEST_ACCOUNT_ID}:function:${name}`;

@@ -42,15 +42,8 @@ async function appsctl(args: string[], env: Env = baseEnv()) {
 
 /** Runs `fn` with moto's recorder on: what reached the server, not what the SDK meant to send. */
 async function recorded<T>(fn: () => Promise<T>): Promise<{ result: T; requests: RecordedMotoRequest[] }> {
-  await motoRecorder.clear(endpoint);
-  await motoRecorder.start(endpoint);
-  let result: T;
-  try {
-    result = await fn();
-  } finally {
-    await motoRecorder.stop(endpoint);
-  }
-  return { result, requests: await motoRecorder.download(endpoint) };
+  const { value, requests } = await motoRecorder.record(endpoint, fn);
+  return { result: value, requests };
 }
 
 const isRead = (r: RecordedMotoRequest) =>

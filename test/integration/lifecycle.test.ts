@@ -127,15 +127,8 @@ async function invokeArns(): Promise<string[]> {
 }
 
 async function recordWrites<T>(fn: () => Promise<T>): Promise<{ value: T; writes: string[] }> {
-  await motoRecorder.clear(endpoint);
-  await motoRecorder.start(endpoint);
-  try {
-    const value = await fn();
-    const recorded = await motoRecorder.download(endpoint);
-    return { value, writes: describeRequests(recorded.filter(isWrite)) };
-  } finally {
-    await motoRecorder.stop(endpoint);
-  }
+  const { value, requests } = await motoRecorder.record(endpoint, fn);
+  return { value, writes: describeRequests(requests.filter(isWrite)) };
 }
 
 async function listJson(prefix?: string): Promise<AppListing[]> {

@@ -292,6 +292,17 @@ export const motoRecorder = {
   async clear(endpoint: string): Promise<void> {
     await recorderCall(endpoint, 'reset-recording');
   },
+  /** Runs `fn` with the recorder on, from an empty recording: what reached the server, not what the SDK meant to send. */
+  async record<T>(endpoint: string, fn: () => Promise<T>): Promise<{ value: T; requests: RecordedMotoRequest[] }> {
+    await this.clear(endpoint);
+    await this.start(endpoint);
+    try {
+      const value = await fn();
+      return { value, requests: await this.download(endpoint) };
+    } finally {
+      await this.stop(endpoint);
+    }
+  },
   async download(endpoint: string): Promise<RecordedMotoRequest[]> {
     const text = await recorderCall(endpoint, 'download-recording');
     return text
