@@ -24,6 +24,7 @@ import { startMoto, type MotoServer } from '../test/support/moto';
 import { generateBundle, KiB, MiB, referenceAssetSizes, sizedShape, type BundleShape, type GeneratedBundle } from './generate';
 import { measureHandlers, median, type HandlerFigures } from './handlers';
 import { spawnProxy, type ProxyControl } from './proxy-process';
+import type { RequestRecord } from './proxy';
 import { runProbed, type ChildRun } from './rss';
 import {
   findMotoPid, freshAccount, freshBucket, loadBundle, timeline, originalToolBaseline, ourDeploy, rawUploadFloor, s3KeyOf, type BenchEnv, type LoadedBundle,
@@ -63,6 +64,14 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mb = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 const ratio = (x: number) => x.toFixed(2);
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+/** BENCH_TIMELINE=requests: every request of a scenario but the bulk PUTs, with when it started and how long it took. */
+function logRequests(records: RequestRecord[], bucket: string): void {
+  for (const r of records) {
+    if (r.method === 'PUT' && r.service === 's3' && !s3KeyOf(r.url, bucket).startsWith('deployments/') && !s3KeyOf(r.url, bucket).startsWith('manifests/')) continue;
+    log(`    ${r.start.toFixed(0).padStart(6)} ms +${r.ms.toFixed(0).padStart(4)} ms  ${r.service} ${r.method} ${r.url.slice(0, 100)} → ${r.status}`);
+  }
+}
 
 function sh(cmd: string, args: string[]): string {
   try {
@@ -176,6 +185,7 @@ async function profile(env: BenchEnv, delayMs: number, ref: GeneratedBundle, cha
     firstBenchCpuMs.push(first.benchCpuMs);
     log(`${name}: first deploy ${s(first.ms)} (validation ${s(first.validateMs)}), ${mb(first.stats.uploadBytes)} sent in ${first.stats.requests} requests; moto CPU ${s(first.motoCpuMs ?? NaN)}, ours ${s(first.benchCpuMs)}`);
     if (process.env.BENCH_TIMELINE === '1') for (const st of timeline(first.records, env.target.bucket)) log(`    ${st.step}: ${st.requests} requests, ${st.from}–${st.to} ms`);
+    if (process.env.BENCH_TIMELINE === 'requests') logRequests(first.records, env.target.bucket);
   }
   // The state of the last first deploy is in moto: deploy the same bundle again, then the changed one.
   const unchanged = await ourDeploy(env, ref);
