@@ -145,34 +145,38 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
   const { app_id: appId, version = '', display_name: displayName } = app.manifest;
   const limit = pLimit(opts.concurrency);
 
-  const role = await ports.iam.getRole(opts.executeRoleName);
+  // Every read that depends only on names goes out at once: on a real network each is a round trip, and a deploy
+  // that found nothing to do is made of little else.
+  const [role, policy, existing, listedObjects, manifestHead] = await Promise.all([
+    ports.iam.getRole(opts.executeRoleName),
+    ports.iam.findPolicy(opts.policyName),
+    Promise.all(app.functions.map((f) => limit(() => ports.lambda.getFunction(f.lambdaName)))),
+    // One listing of the version's static prefix instead of a HEAD per asset (a first deploy sends no HEAD at all).
+    app.statics.length > 0 ? ports.s3.listKeys(staticKey(appId, version, '')) : Promise.resolve([]),
+    ports.s3.headObject(app.deployData.manifest_key),
+  ]);
   if (!role) throw new NotFoundError(`execute role ${opts.executeRoleName} not found; create it with: appsctl aws init --create`);
-  const policy = await ports.iam.findPolicy(opts.policyName);
   if (!policy) throw new NotFoundError(`invoke policy ${opts.policyName} not found; create it with: appsctl aws init --create`);
   const account = accountOf(role.arn);
 
   const conflicts: Array<{ path: string; message: string }> = [];
-  const functions = await Promise.all(
-    app.functions.map((f) =>
-      limit(async (): Promise<FunctionPlan> => {
-        const existing = await ports.lambda.getFunction(f.lambdaName);
-        const base = {
-          name: f.name,
-          lambdaName: f.lambdaName,
-          arn: existing?.arn ?? `arn:aws:lambda:${ports.region}:${account}:function:${f.lambdaName}`,
-          codeKey: codeKey(f.lambdaName, f.file.sha256Hex),
-          codeSha256: f.file.sha256Base64,
-        };
-        if (!existing) return { ...base, action: 'create', changes: [] };
-        const changes = functionChanges(existing, f, role.arn, opts.environment);
-        if (changes.length === 0) return { ...base, action: 'unchanged', changes };
-        if (!opts.update) {
-          conflicts.push({ path: f.name, message: `function ${f.lambdaName} already exists with a different ${changes.join(', ')}` });
-        }
-        return { ...base, action: 'update', changes };
-      }),
-    ),
-  );
+  const functions = app.functions.map((f, i): FunctionPlan => {
+    const found = existing[i];
+    const base = {
+      name: f.name,
+      lambdaName: f.lambdaName,
+      arn: found?.arn ?? `arn:aws:lambda:${ports.region}:${account}:function:${f.lambdaName}`,
+      codeKey: codeKey(f.lambdaName, f.file.sha256Hex),
+      codeSha256: f.file.sha256Base64,
+    };
+    if (!found) return { ...base, action: 'create', changes: [] };
+    const changes = functionChanges(found, f, role.arn, opts.environment);
+    if (changes.length === 0) return { ...base, action: 'unchanged', changes };
+    if (!opts.update) {
+      conflicts.push({ path: f.name, message: `function ${f.lambdaName} already exists with a different ${changes.join(', ')}` });
+    }
+    return { ...base, action: 'update', changes };
+  });
   if (conflicts.length > 0) {
     throw new ConflictError(
       `${conflicts.length === 1 ? 'a function' : `${conflicts.length} functions`} of ${appId} ${version} already exist${conflicts.length === 1 ? 's' : ''} with other code or configuration; pass --update to replace ${conflicts.length === 1 ? 'it' : 'them'}`,
@@ -180,22 +184,26 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
     );
   }
 
-  // One listing of the version's static prefix instead of a HEAD per asset for what is absent or of another size (a
-  // first deploy sends no HEAD at all); only an asset of the same size needs its HEAD, for the stored hash.
-  const listed = app.statics.length > 0 ? new Map((await ports.s3.listKeys(staticKey(appId, version, ''))).map((o) => [o.key, o.size])) : new Map<string, number>();
-  const statics = await Promise.all(
-    app.statics.map((s) =>
-      limit(async (): Promise<StaticPlan> => {
-        const size = listed.get(s.key);
-        if (size === undefined) return { name: s.name, key: s.key, action: 'create' };
-        if (size !== s.file.size) return { name: s.name, key: s.key, action: 'update' };
-        const head = await ports.s3.headObject(s.key);
-        return { name: s.name, key: s.key, action: !head ? 'create' : head.metadata[SHA_METADATA] === s.file.sha256Hex ? 'unchanged' : 'update' };
-      }),
+  // An object PUT in one request, unencrypted or SSE-S3, lists the MD5 of its bytes as its ETag: equal means unchanged,
+  // with no request of its own. Otherwise (another size: changed; SSE-KMS, whose ETags are not MD5s, or other bytes)
+  // only an asset of the same size needs its HEAD, for the SHA-256 stored at upload.
+  const listed = new Map(listedObjects.map((o) => [o.key, o]));
+  const [statics, currentDoc] = await Promise.all([
+    Promise.all(
+      app.statics.map((s) =>
+        limit(async (): Promise<StaticPlan> => {
+          const found = listed.get(s.key);
+          if (found === undefined) return { name: s.name, key: s.key, action: 'create' };
+          if (found.size !== s.file.size) return { name: s.name, key: s.key, action: 'update' };
+          if (found.etag !== undefined && found.etag.replace(/"/g, '') === s.file.md5Hex) return { name: s.name, key: s.key, action: 'unchanged' };
+          const head = await ports.s3.headObject(s.key);
+          return { name: s.name, key: s.key, action: !head ? 'create' : head.metadata[SHA_METADATA] === s.file.sha256Hex ? 'unchanged' : 'update' };
+        }),
+      ),
     ),
-  );
+    ports.iam.getPolicyDocument(policy.arn, policy.defaultVersionId),
+  ]);
 
-  const currentDoc = await ports.iam.getPolicyDocument(policy.arn, policy.defaultVersionId);
   const parsed = parsePolicy(currentDoc);
   const warnings = app.warnings.map((w) => `${w.path ? `${w.path}: ` : ''}${w.message}`);
   if (parsed.droppedFields.length > 0) {
@@ -204,7 +212,6 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
   const grown = await growInvokePolicy(ports.lambda, parsed.doc, functions.map((f) => f.arn), policy.name, limit);
 
   const manifestKey = app.deployData.manifest_key;
-  const manifestHead = await ports.s3.headObject(manifestKey);
   const manifestAction: Action = !manifestHead ? 'create' : manifestHead.metadata[SHA_METADATA] === app.manifestSha256Hex ? 'unchanged' : 'update';
 
   return {

@@ -4,7 +4,7 @@ import { GoMap, goMarshalIndent } from './gojson';
 import { awsLambdaFunctions, manifestIssues, type AwsLambdaFunction, type Manifest } from './manifest';
 import { lambdaName, lambdaNameProblem, manifestKey, staticKey } from './naming';
 import { runtimeStatus } from './runtimes';
-import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type InspectedBundle } from './bundle';
+import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type BundleStaticFile, type InspectedBundle } from './bundle';
 
 /**
  * DeployData (ProvisionData before v0.7): what `appsctl generate-terraform-data` prints and what every deploy path
@@ -29,7 +29,7 @@ export interface PlannedStatic {
   /** Name relative to `static/`, the key of `static_files`. */
   name: string;
   key: string;
-  file: BundleFile;
+  file: BundleStaticFile;
 }
 
 /** A bundle that was read, checked and resolved into what will be deployed. */

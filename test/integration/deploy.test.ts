@@ -186,6 +186,34 @@ describe('appsctl aws deploy', () => {
     expect(mm.requests.map((r) => r.path)).toEqual([UPDATE_APP_LISTING_PATH, UPDATE_APP_LISTING_PATH]);
   });
 
+  it('tells unchanged assets by the listed ETags alone, and sends again a same-size asset whose bytes changed', async () => {
+    // Prepare: the same bundle but test.txt, whose new content has the old one's size.
+    expect((await appsctl(['aws', 'deploy', await ownBundle('v1.zip')], env)).code).toBe(0);
+    const changed = await buildBundle(dir, {
+      fileName: 'v1-same-size.zip',
+      manifest: manifest(),
+      functions: {
+        'main.zip': { 'index.js': 'exports.handler = async () => ({ statusCode: 200, body: "{}" });\n' },
+        'webhook.zip': { 'app.py': 'def handler(event, context):\n    return {"statusCode": 200, "body": "{}"}\n' },
+      },
+      statics: { ...STATICS, 'test.txt': 'static PONG' },
+    });
+
+    // Act
+    const { value: run, requests } = await motoRecorder.record(endpoint, () => appsctl(['aws', 'deploy', changed, '--update'], env));
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    const staticPrefix = '/mattermost-apps-bucket/static/hello-deployer_v1.0.0_app/';
+    const toStatic = requests.filter((r) => r.path.startsWith(staticPrefix)).map((r) => `${r.method} ${decodeURIComponent(r.path.slice(staticPrefix.length))}`);
+    // Only the asset whose listed ETag is not the MD5 of the bundle's bytes gets a HEAD (one per plan: before the app
+    // lock and again once it is held), then its upload; the others cost no request of their own.
+    expect(new Set(toStatic)).toEqual(new Set(['HEAD test.txt', 'PUT test.txt']));
+    expect(toStatic.filter((r) => r.startsWith('PUT'))).toEqual(['PUT test.txt']);
+    const stored = await s3.send(new GetObjectCommand({ Bucket: 'mattermost-apps-bucket', Key: 'static/hello-deployer_v1.0.0_app/test.txt' }));
+    expect(await stored.Body!.transformToString()).toBe('static PONG');
+  });
+
   it('--update brings changed code and handler to the bundle; only the changed function is touched', async () => {
     // Prepare
     expect((await appsctl(['aws', 'deploy', await ownBundle('v1.zip')], env)).code).toBe(0);
