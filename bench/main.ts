@@ -177,7 +177,7 @@ async function profile(env: BenchEnv, delayMs: number, ref: GeneratedBundle, cha
     floorStreamMs.push(fs.ms);
     log(`${name}: floor (file streams) ${s(fs.ms)}, ${mb(fs.stats.uploadBytes)} sent`);
     await freshAccount(env);
-    first = await ourDeploy(env, ref);
+    first = await ourDeploy(env, ref, 'cold');
     checkFirst(first, ref, `${name} first deploy`);
     firstMs.push(first.ms);
     firstValidateMs.push(first.validateMs);
@@ -188,10 +188,10 @@ async function profile(env: BenchEnv, delayMs: number, ref: GeneratedBundle, cha
     if (process.env.BENCH_TIMELINE === 'requests') logRequests(first.records, env.target.bucket);
   }
   // The state of the last first deploy is in moto: deploy the same bundle again, then the changed one.
-  const unchanged = await ourDeploy(env, ref);
+  const unchanged = await ourDeploy(env, ref, 'warm');
   log(`${name}: unchanged redeploy ${s(unchanged.ms)}, ${unchanged.stats.uploadBytes} bytes sent in ${unchanged.stats.requests} requests`);
   if (unchanged.result && unchanged.result.functions.some((f) => f.action !== 'unchanged')) problems.push(`${name}: unchanged redeploy changed a function`);
-  const changed = await ourDeploy(env, changedBundle);
+  const changed = await ourDeploy(env, changedBundle, 'warm');
   const r = changed.result;
   const fnPlan = r?.functions.find((f) => f.name === changes.fn.replace(/\.zip$/, ''));
   const changedExpected = [staticKey(ref.appId, ref.version, changes.asset.slice('static/'.length)), fnPlan ? fnPlan.codeKey : codeKey(lambdaName(ref.appId, ref.version, 'fn0'), '?')].sort();
@@ -299,7 +299,7 @@ async function main(): Promise<void> {
     }
     const env: BenchEnv | undefined =
       moto && proxy
-        ? { motoEndpoint: moto.endpoint, motoPid: findMotoPid(moto.port), proxy, target: { region: 'us-east-1', bucket: BUCKET, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }, concurrency: CONCURRENCY }
+        ? { motoEndpoint: moto.endpoint, motoPid: findMotoPid(moto.port), proxy, target: { region: 'us-east-1', bucket: BUCKET, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }, concurrency: CONCURRENCY, cacheDir: join(tmp, 'inspection-cache') }
         : undefined;
 
     if (ONLY.has('deploy') && env) {
@@ -334,6 +334,8 @@ async function main(): Promise<void> {
         MM_APPS_DEPLOY_AWS_ACCESS_KEY: 'testing',
         MM_APPS_DEPLOY_AWS_SECRET_KEY: 'testing',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        // The deploy must read the whole bundle, not find it validated by the `aws validate` just before.
+        APPS_DEPLOYER_CACHE_DIR: 'off',
       };
       // The process before it reads any bundle: what the CLI costs just by loading.
       const idle = await runProbed(ROOT, ['--help'], childEnv, tmp);

@@ -1,13 +1,14 @@
 // The timed scenarios: our deploy (validate + deploy, as `appsctl aws deploy` runs it), the raw-upload floor, and the
 // original tool's algorithm as a baseline. All of them go through the same counting proxy to the same moto.
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateFunctionCommand, ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import pLimit from 'p-limit';
 import { makeAwsClients } from '../src/adapters/aws';
 import { makeDeployPorts } from '../src/adapters/ports';
+import { DirectoryInspectionCache } from '../src/adapters/inspection-cache';
 import type { AwsTarget } from '../src/core/config';
 import { DEFAULT_DEPLOY_OPTIONS, deploy, type DeployOptions, type DeployResult } from '../src/core/deploy';
 import { silentLogger } from '../src/core/logger';
@@ -26,6 +27,8 @@ export interface BenchEnv {
   proxy: ProxyControl;
   target: AwsTarget;
   concurrency: number;
+  /** appsctl's inspection cache for our deploys. */
+  cacheDir: string;
 }
 
 export interface Timed {
@@ -133,12 +136,15 @@ export interface OurDeploy extends Timed {
  * What `appsctl aws test deploy BUNDLE` does (deploy with --update, no Mattermost listing): open and validate the bundle
  * (every byte read, hashed and checked), build SDK-backed ports, plan, apply. Timed from the first byte read to the end.
  */
-export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle): Promise<OurDeploy> {
+export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle, cache: 'cold' | 'warm'): Promise<OurDeploy> {
   const opts: DeployOptions = { ...DEFAULT_DEPLOY_OPTIONS, update: true, listInMattermost: false, concurrency: env.concurrency, lockHolder: 'bench' };
+  // appsctl's inspection cache (src/adapters/inspection-cache.ts) in a directory of the run's own. 'cold' empties it
+  // first: a first deploy is of a bundle this machine has never validated.
+  if (cache === 'cold') await rm(env.cacheDir, { recursive: true, force: true });
   let validateMs = 0;
   const t0 = performance.now();
   const run = await timed(env, () =>
-    withAppBundle(bundle.path, { strictness: 'deployable', label: 'bench bundle' }, async (app, open) => {
+    withAppBundle(bundle.path, { strictness: 'deployable', label: 'bench bundle', cache: new DirectoryInspectionCache(env.cacheDir) }, async (app, open) => {
       validateMs = performance.now() - t0;
       const ports = makeDeployPorts(env.target);
       const out = await deploy(ports, { app, open: async (e) => (await open(e)) as Readable }, opts, silentLogger);

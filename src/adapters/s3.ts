@@ -93,6 +93,7 @@ export class SdkS3Port implements S3Port {
           ContentLength: input.contentLength,
           ...(input.contentType ? { ContentType: input.contentType } : {}),
           ...(input.metadata ? { Metadata: input.metadata } : {}),
+          ...(input.sha256Base64 ? { ChecksumSHA256: input.sha256Base64 } : {}),
           ...(input.ifNoneMatch ? { IfNoneMatch: input.ifNoneMatch } : {}),
           ...(input.ifMatch ? { IfMatch: input.ifMatch } : {}),
         }),

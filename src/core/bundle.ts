@@ -16,7 +16,8 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import pLimit from 'p-limit';
 import yauzl from 'yauzl';
-import type { Entry, ZipFile } from 'yauzl';
+import type { Entry, RandomAccessReader, ZipFile } from 'yauzl';
+import { z } from 'zod';
 import {
   BundleError,
   BundleLimitError,
@@ -97,6 +98,31 @@ export interface InspectedBundle {
   totalUncompressedBytes: number;
   entryCount: number;
 }
+
+/**
+ * Where inspections of good bundles are remembered by content, so that a bundle validated once (by `aws validate` or
+ * an earlier deploy) is not inflated and hashed again: an unchanged redeploy then reads the file once, to hash it.
+ * appsctl keeps one in the user's cache directory (src/adapters/inspection-cache.ts); the Lambda handlers keep none.
+ * A cache that cannot be read or written only costs the full inspection.
+ */
+export interface InspectionCache {
+  get(key: string): Promise<string | undefined>;
+  put(key: string, text: string): Promise<void>;
+}
+
+/** Bump when what an inspection checks or returns changes: older entries are then never looked up again. */
+const INSPECTION_CACHE_FORMAT = 1;
+
+const bundleFileShape = { entryName: z.string(), size: z.number().int().nonnegative(), sha256Hex: z.string(), sha256Base64: z.string() };
+const cachedInspectionSchema = z.object({
+  format: z.literal(INSPECTION_CACHE_FORMAT),
+  manifestBase64: z.string().optional(),
+  functions: z.array(z.object({ ...bundleFileShape, functionName: z.string() })),
+  statics: z.array(z.object({ ...bundleFileShape, name: z.string(), md5Hex: z.string() })),
+  ignored: z.array(z.string()),
+  totalUncompressedBytes: z.number(),
+  entryCount: z.number().int(),
+});
 
 type BundleErrorClass = new (message: string, options?: { cause?: unknown; details?: ErrorDetail[] }) => BundleError;
 
@@ -191,10 +217,11 @@ export class Bundle {
     readonly limits: BundleLimits,
     private readonly zip: ZipFile,
     private readonly label: string,
+    private readonly cache: InspectionCache | undefined,
   ) {}
 
   /** Checks the file size, then opens the zip by random access. Throws NotAZipError, CorruptZipError, BundleLimitError. */
-  static async open(path: string, limits?: Partial<BundleLimits>): Promise<Bundle> {
+  static async open(path: string, limits?: Partial<BundleLimits>, cache?: InspectionCache): Promise<Bundle> {
     const merged = mergeLimits(limits);
     const label = basename(path);
     const stat = await fsp.stat(path);
@@ -209,7 +236,7 @@ export class Bundle {
     } catch (err) {
       throw await describeOpenError(path, label, err);
     }
-    return new Bundle(path, merged, zip, label);
+    return new Bundle(path, merged, zip, label, cache);
   }
 
   /** Checks and reads the whole bundle once; later calls return the same result (or the same error). */
@@ -264,8 +291,46 @@ export class Bundle {
   }
 
   private async runInspection(): Promise<InspectedBundle> {
+    // The central directory is checked every time (it is cheap); only the data pass is skipped for a known bundle.
     const infos = await this.metadataPass();
-    return this.dataPass(infos);
+    const key = this.cache ? await this.cacheKey() : undefined;
+    if (key !== undefined) {
+      const cached = await this.cachedInspection(key, infos);
+      if (cached) return cached;
+    }
+    const result = await this.dataPass(infos);
+    if (key !== undefined) await this.cache!.put(key, serializeInspection(result)).catch(() => undefined);
+    return result;
+  }
+
+  /** SHA-256 of the bundle's bytes (read through the descriptor that is inspected, not by path), with the limits. */
+  private async cacheKey(): Promise<string> {
+    const reader = (this.zip as ZipFile & { reader: RandomAccessReader }).reader;
+    const hash = createHash('sha256');
+    await pipeline(reader.createReadStream({ start: 0, end: this.zip.fileSize }), hash);
+    const limits = Object.entries(this.limits).sort(([a], [b]) => a.localeCompare(b));
+    return createHash('sha256').update(JSON.stringify({ format: INSPECTION_CACHE_FORMAT, limits, bundle: hash.digest('hex') })).digest('hex');
+  }
+
+  private async cachedInspection(key: string, infos: EntryInfo[]): Promise<InspectedBundle | undefined> {
+    const text = await this.cache!.get(key).catch(() => undefined);
+    if (text === undefined) return undefined;
+    let parsed: z.infer<typeof cachedInspectionSchema>;
+    try {
+      parsed = cachedInspectionSchema.parse(JSON.parse(text));
+    } catch {
+      return undefined;
+    }
+    // Same bytes, so the same entries; a record that disagrees with the directory just read is not trusted.
+    const kinds = new Map(infos.map((i) => [i.name, i.kind]));
+    const consistent =
+      parsed.entryCount === infos.length &&
+      parsed.functions.every((f) => kinds.get(f.entryName) === 'function') &&
+      parsed.statics.every((f) => kinds.get(f.entryName) === 'static') &&
+      (parsed.manifestBase64 === undefined) === !kinds.has('manifest.json');
+    if (!consistent) return undefined;
+    const { format: _format, manifestBase64, ...rest } = parsed;
+    return { ...rest, manifestBytes: manifestBase64 === undefined ? undefined : Buffer.from(manifestBase64, 'base64') };
   }
 
   /** Everything the central directory alone can tell, before a single byte is inflated. */
@@ -497,8 +562,8 @@ export class Bundle {
 }
 
 /** Opens, runs `fn`, and always closes (temp files included). */
-export async function withBundle<T>(path: string, limits: Partial<BundleLimits> | undefined, fn: (b: Bundle) => Promise<T>): Promise<T> {
-  const bundle = await Bundle.open(path, limits);
+export async function withBundle<T>(path: string, limits: Partial<BundleLimits> | undefined, fn: (b: Bundle) => Promise<T>, cache?: InspectionCache): Promise<T> {
+  const bundle = await Bundle.open(path, limits, cache);
   try {
     return await fn(bundle);
   } finally {
@@ -544,6 +609,11 @@ class FileReader extends yauzl.RandomAccessReader {
   override close(callback: (err: Error | null) => void): void {
     fs.close(this.fd, (err) => callback(err ?? null));
   }
+}
+
+function serializeInspection(result: InspectedBundle): string {
+  const { manifestBytes, ...rest } = result;
+  return JSON.stringify({ format: INSPECTION_CACHE_FORMAT, ...rest, ...(manifestBytes ? { manifestBase64: manifestBytes.toString('base64') } : {}) });
 }
 
 async function openZip(path: string): Promise<ZipFile> {

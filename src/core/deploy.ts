@@ -349,6 +349,7 @@ async function apply(
               contentLength: f.file.size,
               contentType: 'application/zip',
               metadata: { [SHA_METADATA]: f.file.sha256Hex },
+              sha256Base64: f.file.sha256Base64,
             });
             onProgress({ step: 'code', name: fp.name, action: 'upload' });
           }
@@ -470,6 +471,7 @@ async function uploadStatic(s3: S3Port, source: BundleSource, s: PlannedStatic):
     contentLength: s.file.size,
     contentType: contentType(s.name),
     metadata: { [SHA_METADATA]: s.file.sha256Hex },
+    sha256Base64: s.file.sha256Base64,
   });
 }
 

@@ -82,6 +82,11 @@ export interface PutObjectInput {
   contentLength: number;
   contentType?: string;
   metadata?: Record<string, string>;
+  /**
+   * SHA-256 of the body (base64), when known: S3 then checks the bytes it receives against the ones validated, and the
+   * SDK sends a stream body as it is, rather than re-encoded as aws-chunked with a checksum of its own in a trailer.
+   */
+  sha256Base64?: string;
   /** Conditional write: `*` = only if absent; an ETag = only if unchanged. A lost race throws PreconditionFailedError. */
   ifNoneMatch?: '*';
   ifMatch?: string;

@@ -4,7 +4,7 @@ import { GoMap, goMarshalIndent } from './gojson';
 import { awsLambdaFunctions, manifestIssues, type AwsLambdaFunction, type Manifest } from './manifest';
 import { lambdaName, lambdaNameProblem, manifestKey, staticKey } from './naming';
 import { runtimeStatus } from './runtimes';
-import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type BundleStaticFile, type InspectedBundle } from './bundle';
+import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type BundleStaticFile, type InspectedBundle, type InspectionCache } from './bundle';
 
 /**
  * DeployData (ProvisionData before v0.7): what `appsctl generate-terraform-data` prints and what every deploy path
@@ -201,12 +201,17 @@ export function assertResolved(result: ResolveResult, strictness: Strictness, la
  */
 export async function withAppBundle<T>(
   path: string,
-  opts: { limits?: Partial<BundleLimits>; strictness: Strictness; label?: string },
+  opts: { limits?: Partial<BundleLimits>; strictness: Strictness; label?: string; cache?: InspectionCache },
   fn: (app: AppBundle, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => Promise<T>,
 ): Promise<T> {
-  return withBundle(path, opts.limits, async (b) => {
-    const inspected = await b.inspect();
-    const app = assertResolved(resolveBundle(inspected), opts.strictness, opts.label);
-    return fn(app, (entryName) => b.openReadStream(entryName));
-  });
+  return withBundle(
+    path,
+    opts.limits,
+    async (b) => {
+      const inspected = await b.inspect();
+      const app = assertResolved(resolveBundle(inspected), opts.strictness, opts.label);
+      return fn(app, (entryName) => b.openReadStream(entryName));
+    },
+    opts.cache,
+  );
 }

@@ -12,7 +12,7 @@ import { buildBundle, buildZip } from '../support/bundle-builder';
 import { appsctl } from '../support/cli';
 import { PEER_BUNDLE } from '../support/fixtures';
 import { startMattermostFake, UPDATE_APP_LISTING_PATH, INSTALL_APP_PATH, type MattermostFake } from '../support/mattermost-fake';
-import { motoRecorder, resetMoto } from '../support/moto';
+import { headerValue, motoRecorder, resetMoto } from '../support/moto';
 import { describeRequests, isWrite } from '../support/writes';
 import { initialInvokePolicy, renderPolicy } from '../../src/core/policy';
 
@@ -210,6 +210,11 @@ describe('appsctl aws deploy', () => {
     // lock and again once it is held), then its upload; the others cost no request of their own.
     expect(new Set(toStatic)).toEqual(new Set(['HEAD test.txt', 'PUT test.txt']));
     expect(toStatic.filter((r) => r.startsWith('PUT'))).toEqual(['PUT test.txt']);
+    // Sent with the SHA-256 found at validation, for S3 to check the bytes against (moto does not; S3 does), and so as
+    // a plain body rather than aws-chunked with a checksum trailer of the SDK's own.
+    const put = requests.find((r) => r.method === 'PUT' && r.path === `${staticPrefix}test.txt`)!;
+    expect(headerValue(put.headers, 'x-amz-checksum-sha256')).toBe(sha256b64(Buffer.from('static PONG')));
+    expect(headerValue(put.headers, 'content-encoding') ?? '').not.toContain('aws-chunked');
     const stored = await s3.send(new GetObjectCommand({ Bucket: 'mattermost-apps-bucket', Key: 'static/hello-deployer_v1.0.0_app/test.txt' }));
     expect(await stored.Body!.transformToString()).toBe('static PONG');
   });

@@ -425,7 +425,8 @@ const CHILD_TIMEOUT_MS = 60_000;
 function spawnDeploy(bundlePath: string, extraEnv: Record<string, string> = {}): { pid: number; kill: () => void; done: Promise<ChildRun> } {
   const t0 = Date.now();
   const child = spawn(process.execPath, [cli, 'aws', 'deploy', bundlePath], {
-    env: { ...process.env, AWS_ENDPOINT_URL: endpoint, ...mmEnv, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extraEnv },
+    // A cache of its own: re-runs after a kill find the bundle validated, as they would on a user's machine.
+    env: { ...process.env, AWS_ENDPOINT_URL: endpoint, ...mmEnv, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', APPS_DEPLOYER_CACHE_DIR: join(dir, 'inspection-cache'), ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

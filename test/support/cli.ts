@@ -11,7 +11,8 @@ export async function appsctl(args: string[], env: Record<string, string | undef
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
-    env: { ...process.env, ...env },
+    // No inspection cache unless a test names one: each test's bundles are inspected in full, as on a fresh machine.
+    env: { ...process.env, APPS_DEPLOYER_CACHE_DIR: 'off', ...env },
     stdout: (t) => {
       stdout += t;
     },

@@ -346,7 +346,7 @@ function operationOf(method: string, url: URL, headers: Record<string, string>, 
   return `${method} ${url.pathname}`;
 }
 
-function headerValue(headers: Record<string, string>, name: string): string | undefined {
+export function headerValue(headers: Record<string, string>, name: string): string | undefined {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   return key === undefined ? undefined : headers[key];
 }

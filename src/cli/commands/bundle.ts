@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatDeployData, withAppBundle } from '../../core/provision';
+import { inspectionCacheFromEnv } from '../../adapters/inspection-cache';
 import { contextOf, type CliIO } from '../context';
 
 /**
@@ -9,7 +10,7 @@ import { contextOf, type CliIO } from '../context';
 export async function generateTerraformData(cmd: Command, io: CliIO, bundlePath: string): Promise<void> {
   const ctx = contextOf(cmd, io);
   // The original accepts a name AWS would refuse and prints the Go value; `aws validate` is where that is reported.
-  const text = await withAppBundle(bundlePath, { strictness: 'go', label: bundlePath }, async (app) => {
+  const text = await withAppBundle(bundlePath, { strictness: 'go', label: bundlePath, cache: inspectionCacheFromEnv(ctx.env) }, async (app) => {
     for (const w of app.warnings) ctx.logger.debug(`${w.path}: ${w.message}`);
     return formatDeployData(app.deployData);
   });
@@ -18,7 +19,7 @@ export async function generateTerraformData(cmd: Command, io: CliIO, bundlePath:
 
 export async function validateBundle(cmd: Command, io: CliIO, bundlePath: string): Promise<void> {
   const ctx = contextOf(cmd, io);
-  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath }, async (app) => {
+  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath, cache: inspectionCacheFromEnv(ctx.env) }, async (app) => {
     for (const w of app.warnings) ctx.logger.warn(`${w.path}: ${w.message}`);
     for (const name of app.ignored) ctx.logger.debug('ignored unknown file', { name });
     ctx.logger.debug('deploy data', { data: app.deployData });

@@ -4,6 +4,7 @@ import { readAwsTarget, readMattermostTarget, DEFAULTS } from '../../core/config
 import { deploy, DEFAULT_DEPLOY_OPTIONS, type DeployOptions, type DeployPlan, type DeployResult, type ProgressEvent } from '../../core/deploy';
 import { goMarshalIndent } from '../../core/gojson';
 import { withAppBundle } from '../../core/provision';
+import { inspectionCacheFromEnv } from '../../adapters/inspection-cache';
 import { processLockHolder } from '../../core/app-lock';
 import { makeDeployPorts } from '../../adapters/ports';
 import { HttpMattermostPort } from '../../adapters/mattermost';
@@ -125,7 +126,7 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     // Host and pid go into the lock too: a later run on this host may take over the lock of a process that died.
     lockHolder: processLockHolder('appsctl'),
   };
-  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath }, async (app, open) => {
+  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath, cache: inspectionCacheFromEnv(ctx.env) }, async (app, open) => {
     const ports = makeDeployPorts(target, mattermost);
     const total = app.functions.length + app.statics.length + 3;
     const progress = progressReporter(ctx, total, (t) => process.stderr.write(t));
