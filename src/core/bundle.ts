@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs, { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import pLimit from 'p-limit';
@@ -254,17 +254,29 @@ export class Bundle {
     await this.inspect();
     this.assertOpen();
     const spooled = this.tempFiles.get(entryName);
-    if (spooled !== undefined) return createReadStream(spooled);
+    if (spooled !== undefined) return createReadStream(spooled, { highWaterMark: READ_CHUNK_BYTES });
     const entry = this.entries.get(entryName);
     if (entry === undefined) throw new BundleError(`${this.label} has no entry ${q(entryName)}`);
     let source: Readable;
     try {
-      source = await this.zip.openReadStreamPromise(entry);
+      source = await this.openEntryData(entry);
     } catch (err) {
       throw streamProblemError(entry, entryName, err);
     }
+    // The same count as at inspection: an upload must never carry other bytes than the ones validated.
+    const declared = entry.uncompressedSize;
+    let size = 0;
+    const out = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length;
+        if (size > declared) cb(new EntrySizeMismatchError(`entry ${q(entryName)} declares ${declared} bytes but holds more`));
+        else cb(null, chunk);
+      },
+      flush(cb) {
+        cb(size < declared ? new EntrySizeMismatchError(`entry ${q(entryName)} declares ${declared} bytes but holds only ${size}`) : null);
+      },
+    });
     // Errors surface as our named errors, not as yauzl's or zlib's anonymous ones.
-    const out = new PassThrough();
     source.on('error', (err) => out.destroy(streamProblemError(entry, entryName, err)));
     // A consumer that gives up (an aborted upload) must release yauzl's hold on the file too.
     out.on('close', () => source.destroy());

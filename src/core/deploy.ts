@@ -14,7 +14,7 @@ import { DeploymentStore } from './deployments';
 /**
  * `appsctl aws deploy` (appsctl.md §2) done as design.md §2 asks: plan with reads only, fail before any change, then
  * apply in an order that never exposes a half-deployed app — static assets, function code and functions, invoke
- * policy, manifest, Mattermost listing, install. Every step skips what is already in place, so a second run of the
+ * policy (these side by side, none visible yet), then the manifest, Mattermost listing, install. Every step skips what is already in place, so a second run of the
  * same bundle writes nothing, and a run that failed part-way completes when run again.
  */
 export interface DeployOptions {
@@ -332,97 +332,66 @@ async function apply(
   const staticsByName = new Map(app.statics.map((s) => [s.name, s]));
   const functionsByName = new Map(app.functions.map((f) => [f.name, f]));
 
-  // 1. Static assets, and the code of new and changed functions. The code objects go to the private, content-addressed
-  // functions/ prefix, which nothing reads until a function is created from them (step 2), so they share the assets'
-  // pool, first: the biggest uploads do not wait for the last asset.
-  await Promise.all([
-    ...plan.functions
-      .filter((fp) => fp.action === 'create' || fp.changes.includes('code'))
-      .map((fp) =>
-        limit(async () => {
-          const f = functionsByName.get(fp.name)!;
-          const head = await ports.s3.headObject(fp.codeKey);
-          if (!head || head.metadata[SHA_METADATA] !== f.file.sha256Hex) {
-            await ports.s3.putObject({
-              key: fp.codeKey,
-              body: () => source.open(f.file.entryName),
-              contentLength: f.file.size,
-              contentType: 'application/zip',
-              metadata: { [SHA_METADATA]: f.file.sha256Hex },
-              sha256Base64: f.file.sha256Base64,
-            });
-            onProgress({ step: 'code', name: fp.name, action: 'upload' });
-          }
-        }),
-      ),
-    ...plan.statics
-      .filter((s) => s.action !== 'unchanged')
-      .map((s) =>
-        limit(async () => {
-          const planned = staticsByName.get(s.name)!;
-          await uploadStatic(ports.s3, source, planned);
-          logger.debug('uploaded static asset to S3', { key: s.key });
-          onProgress({ step: 'static', name: s.name, action: s.action });
-        }),
-      ),
-  ]);
-
-  // 2. Functions, from the code uploaded in step 1.
-  const environment = opts.environment;
-  await Promise.all(
-    plan.functions
-      .filter((f) => f.action !== 'unchanged')
-      .map((fp) =>
-        limit(async () => {
-          const f = functionsByName.get(fp.name)!;
-          const code = { s3Bucket: ports.s3.bucket, s3Key: fp.codeKey };
-          if (fp.action === 'create') {
-            const created = await ports.lambda.createFunction({
-              name: fp.lambdaName,
-              handler: f.handler,
-              runtime: f.runtime,
-              role: plan.executeRole.arn,
-              code,
-              ...(environment ? { environment } : {}),
-            });
-            // createFunction answers an existing function of the same configuration (a retried create whose first
-            // response was lost); one that somebody else created meanwhile with other code is not ours to list.
-            if (created.codeSha256 && created.codeSha256 !== f.file.sha256Base64) {
-              throw new ConflictError(`function ${fp.lambdaName} was created meanwhile by someone else, with other code; deploy again with --update to replace it`);
-            }
-            await ports.lambda.waitUntilReady(fp.lambdaName, 'create');
-            logger.info('created function', { name: fp.lambdaName });
-          } else {
-            if (fp.changes.includes('code')) {
-              await ports.lambda.updateFunctionCode(fp.lambdaName, code);
-              await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
-            }
-            if (fp.changes.some((c) => c !== 'code')) {
-              const current = await ports.lambda.getFunction(fp.lambdaName);
-              await ports.lambda.updateFunctionConfiguration(fp.lambdaName, {
-                handler: f.handler,
-                runtime: f.runtime,
-                role: plan.executeRole.arn,
-                environment: environment ?? current?.environment ?? {},
-              });
-              await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
-            }
-            logger.info('updated function', { name: fp.lambdaName, changes: fp.changes.join(',') });
-          }
-          onProgress({ step: 'function', name: fp.lambdaName, action: fp.action });
-        }),
-      ),
-  );
-
-  // 3. Invoke policy: only when an ARN is new; versions kept within IAM's limit, oldest non-default first.
-  if (plan.invokePolicy.action === 'update') {
+  // 1. Static assets, the code of new and changed functions, the functions themselves and the invoke policy, each as
+  // soon as what it needs is there. Nothing of it is visible to Mattermost before the manifest (step 2): assets live
+  // under the version's prefix, code under the private content-addressed functions/ prefix, and a function or a policy
+  // statement nobody lists is never invoked. Code objects go first in the upload pool, so that each function is
+  // created from its code while the assets still upload, and the biggest uploads do not wait for the last asset.
+  const codeUploads = new Map<string, Promise<void>>();
+  for (const fp of plan.functions.filter((x) => x.action === 'create' || x.changes.includes('code'))) {
+    codeUploads.set(
+      fp.name,
+      limit(async () => {
+        const f = functionsByName.get(fp.name)!;
+        const head = await ports.s3.headObject(fp.codeKey);
+        if (!head || head.metadata[SHA_METADATA] !== f.file.sha256Hex) {
+          await ports.s3.putObject({
+            key: fp.codeKey,
+            body: () => source.open(f.file.entryName),
+            contentLength: f.file.size,
+            contentType: 'application/zip',
+            metadata: { [SHA_METADATA]: f.file.sha256Hex },
+            sha256Base64: f.file.sha256Base64,
+          });
+          onProgress({ step: 'code', name: fp.name, action: 'upload' });
+        }
+      }),
+    );
+  }
+  const staticUploads = plan.statics
+    .filter((s) => s.action !== 'unchanged')
+    .map((s) =>
+      limit(async () => {
+        const planned = staticsByName.get(s.name)!;
+        await uploadStatic(ports.s3, source, planned);
+        logger.debug('uploaded static asset to S3', { key: s.key });
+        onProgress({ step: 'static', name: s.name, action: s.action });
+      }),
+    );
+  // Lambda calls are not uploads: they have a pool of their own, so that they never queue behind assets.
+  const lambdaLimit = pLimit(opts.concurrency);
+  const functionChangesDone = plan.functions
+    .filter((f) => f.action !== 'unchanged')
+    .map(async (fp) => {
+      await (codeUploads.get(fp.name) ?? Promise.resolve());
+      await lambdaLimit(() => applyFunction(ports, fp, functionsByName.get(fp.name)!, plan.executeRole.arn, opts.environment, logger));
+      onProgress({ step: 'function', name: fp.lambdaName, action: fp.action });
+    });
+  // The invoke policy: only when an ARN is new; versions kept within IAM's limit, oldest non-default first.
+  const policyDone = (async () => {
+    if (plan.invokePolicy.action !== 'update') return;
     await ensurePolicyVersionRoom(ports.iam, plan.invokePolicy.arn);
     await ports.iam.createPolicyVersion(plan.invokePolicy.arn, plan.invokePolicy.document);
     logger.info('updated invoke policy', { policy: plan.invokePolicy.name, added: plan.invokePolicy.addedArns.length });
     onProgress({ step: 'policy', name: plan.invokePolicy.name, action: 'update' });
-  }
+  })();
+  // Every task ends before this deploy does (and before its app lock is released), failed or not; the first failure
+  // is then the deploy's.
+  const settled = await Promise.allSettled([...codeUploads.values(), ...staticUploads, ...functionChangesDone, policyDone]);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 
-  // 4. Manifest: written only now, when everything it names exists.
+  // 2. Manifest: written only now, when everything it names exists.
   if (plan.manifest.action !== 'unchanged') {
     await ports.s3.putObject({
       key: plan.manifest.key,
@@ -435,7 +404,7 @@ async function apply(
     onProgress({ step: 'manifest', name: plan.manifest.key, action: plan.manifest.action });
   }
 
-  // 5. Mattermost.
+  // 3. Mattermost.
   let listed = false;
   let installed = false;
   if (opts.listInMattermost && ports.mattermost) {
@@ -462,6 +431,44 @@ async function apply(
       installed,
     },
   };
+}
+
+/** Creates or updates one function from its uploaded code, and waits until Lambda has it ready. */
+async function applyFunction(ports: DeployPorts, fp: FunctionPlan, f: PlannedFunction, roleArn: string, environment: Record<string, string> | undefined, logger: Logger): Promise<void> {
+  const code = { s3Bucket: ports.s3.bucket, s3Key: fp.codeKey };
+  if (fp.action === 'create') {
+    const created = await ports.lambda.createFunction({
+      name: fp.lambdaName,
+      handler: f.handler,
+      runtime: f.runtime,
+      role: roleArn,
+      code,
+      ...(environment ? { environment } : {}),
+    });
+    // createFunction answers an existing function of the same configuration (a retried create whose first response
+    // was lost); one that somebody else created meanwhile with other code is not ours to list.
+    if (created.codeSha256 && created.codeSha256 !== f.file.sha256Base64) {
+      throw new ConflictError(`function ${fp.lambdaName} was created meanwhile by someone else, with other code; deploy again with --update to replace it`);
+    }
+    await ports.lambda.waitUntilReady(fp.lambdaName, 'create');
+    logger.info('created function', { name: fp.lambdaName });
+    return;
+  }
+  if (fp.changes.includes('code')) {
+    await ports.lambda.updateFunctionCode(fp.lambdaName, code);
+    await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
+  }
+  if (fp.changes.some((c) => c !== 'code')) {
+    const current = await ports.lambda.getFunction(fp.lambdaName);
+    await ports.lambda.updateFunctionConfiguration(fp.lambdaName, {
+      handler: f.handler,
+      runtime: f.runtime,
+      role: roleArn,
+      environment: environment ?? current?.environment ?? {},
+    });
+    await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
+  }
+  logger.info('updated function', { name: fp.lambdaName, changes: fp.changes.join(',') });
 }
 
 async function uploadStatic(s3: S3Port, source: BundleSource, s: PlannedStatic): Promise<void> {
