@@ -239,7 +239,8 @@ function reportProfile(section: string, p: ProfileFigures, ref: GeneratedBundle)
   row(
     section,
     '(diagnostic) unchanged redeploy: where the time went',
-    `validation ${s(p.unchanged.validateMs)}; then ${heads ? `${heads.requests} S3 HEAD (stored hash of each same-size asset) over ${s(heads.to - heads.from)}` : 'no HEAD'}; total ${s(p.unchanged.ms)}`,
+    `validation ${s(p.unchanged.validateMs)} (bundle known to the inspection cache: hashed, not inflated); ${p.unchanged.stats.requests} requests` +
+      ` (${heads ? `${heads.requests} S3 HEAD over ${s(heads.to - heads.from)}` : 'no HEAD: assets told unchanged by their listed ETags'}); total ${s(p.unchanged.ms)}`,
   );
   row(section, 'unchanged redeploy: time ÷ first deploy', `${ratio(p.unchanged.ms / first)} (${s(p.unchanged.ms)}, validation ${s(p.unchanged.validateMs)})`, '≤ 0.10', p.unchanged.ms / first <= 0.1);
   const onlyThose = JSON.stringify(p.changedPut) === JSON.stringify(p.changedExpected);
