@@ -10,7 +10,8 @@ import { makeAwsClients } from '../src/adapters/aws';
 import { makeDeployPorts } from '../src/adapters/ports';
 import { DirectoryInspectionCache } from '../src/adapters/inspection-cache';
 import type { AwsTarget } from '../src/core/config';
-import { DEFAULT_DEPLOY_OPTIONS, deploy, type DeployOptions, type DeployResult } from '../src/core/deploy';
+import { DEFAULT_DEPLOY_OPTIONS, deploy, prefetchPlanReads, type DeployOptions, type DeployResult } from '../src/core/deploy';
+import type { AppBundle } from '../src/core/provision';
 import { silentLogger } from '../src/core/logger';
 import { lambdaName, manifestKey, staticKey } from '../src/core/naming';
 import { withAppBundle } from '../src/core/provision';
@@ -144,12 +145,17 @@ export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle, cache: '
   let validateMs = 0;
   const t0 = performance.now();
   const run = await timed(env, () =>
-    withAppBundle(bundle.path, { strictness: 'deployable', label: 'bench bundle', cache: new DirectoryInspectionCache(env.cacheDir) }, async (app, open) => {
-      validateMs = performance.now() - t0;
+    // As runDeploy (src/cli/commands/deploy.ts) does it.
+    (async () => {
       const ports = makeDeployPorts(env.target);
-      const out = await deploy(ports, { app, open: async (e) => (await open(e)) as Readable }, opts, silentLogger);
-      return out.result;
-    }),
+      let planPorts = ports;
+      const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(ports, preview, opts));
+      return withAppBundle(bundle.path, { strictness: 'deployable', label: 'bench bundle', cache: new DirectoryInspectionCache(env.cacheDir), onPreview }, async (app, open) => {
+        validateMs = performance.now() - t0;
+        const out = await deploy(planPorts, { app, open: async (e) => (await open(e)) as Readable }, opts, silentLogger);
+        return out.result;
+      });
+    })(),
   );
   const { value, ...rest } = run;
   return { ...rest, validateMs, result: value };

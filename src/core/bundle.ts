@@ -183,8 +183,11 @@ const YAUZL_OPTIONS = {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Entries the data pass reads at once: enough to keep both the thread pool and this thread busy on two cores. */
-const DATA_PASS_CONCURRENCY = 4;
+/**
+ * Entries the data pass reads at once, to keep both the thread pool (reads, inflation) and this thread (hashing) busy.
+ * Measured on 2 cores with the benchmark's 75 MiB bundle: 1 → ~1.05 s, 4 → ~0.62 s, 8 → ~0.47 s, 16 and 32 no better.
+ */
+const DATA_PASS_CONCURRENCY = 8;
 
 interface StreamedEntry {
   size: number;
@@ -206,6 +209,7 @@ interface EntryOutcome {
 
 export class Bundle {
   private inspection: Promise<InspectedBundle> | undefined;
+  private metadata: Promise<EntryInfo[]> | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly tempFiles = new Map<string, string>();
   private tempDir: Promise<string> | undefined;
@@ -302,9 +306,45 @@ export class Bundle {
     if (this.closed) throw new Error(`bundle ${this.label} is closed`);
   }
 
+  /**
+   * What the bundle holds by name, before its data is checked: the central directory (once it has passed its checks),
+   * the manifest's bytes, and each entry's declared size, with empty hashes. For work that needs only names (a deploy
+   * plan's reads) and can start while inspect() still reads the entries; nothing in it is to be trusted until then.
+   */
+  async preview(): Promise<InspectedBundle> {
+    this.assertOpen();
+    const infos = await this.metadataOnce();
+    const unhashed = (info: EntryInfo): BundleFile => ({ entryName: info.name, size: info.entry.uncompressedSize, sha256Hex: '', sha256Base64: '' });
+    const manifest = infos.find((i) => i.kind === 'manifest');
+    let manifestBytes: Buffer | undefined;
+    if (manifest !== undefined) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of await this.openEntryData(manifest.entry)) {
+        size += (chunk as Buffer).length;
+        if (size > manifest.entry.uncompressedSize) throw new EntrySizeMismatchError(`entry ${q(manifest.name)} holds more than it declares`);
+        chunks.push(chunk as Buffer);
+      }
+      manifestBytes = Buffer.concat(chunks);
+    }
+    return {
+      manifestBytes,
+      functions: infos.filter((i) => i.kind === 'function').map((i) => ({ ...unhashed(i), functionName: i.name.replace(/\.(zip|jar)$/, '') })),
+      statics: infos.filter((i) => i.kind === 'static').map((i) => ({ ...unhashed(i), name: i.name.slice('static/'.length), md5Hex: '' })),
+      ignored: infos.filter((i) => i.kind === 'ignored').map((i) => i.name),
+      totalUncompressedBytes: infos.reduce((n, i) => n + i.entry.uncompressedSize, 0),
+      entryCount: infos.length,
+    };
+  }
+
+  private metadataOnce(): Promise<EntryInfo[]> {
+    this.metadata ??= this.metadataPass();
+    return this.metadata;
+  }
+
   private async runInspection(): Promise<InspectedBundle> {
     // The central directory is checked every time (it is cheap); only the data pass is skipped for a known bundle.
-    const infos = await this.metadataPass();
+    const infos = await this.metadataOnce();
     const key = this.cache ? await this.cacheKey() : undefined;
     if (key !== undefined) {
       const cached = await this.cachedInspection(key, infos);

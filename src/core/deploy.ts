@@ -236,6 +236,56 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
 }
 
 /**
+ * Starts the reads of a plan that need only names (withAppBundle's preview) while the bundle is still being inspected, and
+ * returns ports that hand each result to the first call asking for exactly it; every later call goes to AWS. A plan
+ * made with them is as fresh as one made when the reads started, which the app lock and re-plan already allow for.
+ */
+export function prefetchPlanReads(ports: DeployPorts, app: AppBundle, opts: DeployOptions): DeployPorts {
+  const appId = app.manifest.app_id;
+  const version = app.manifest.version ?? '';
+  const limit = pLimit(opts.concurrency);
+  const ahead = new Map<string, Promise<unknown>>();
+  const start = <T>(key: string, read: () => Promise<T>): Promise<T> => {
+    const p = read();
+    // Never asked for (the plan took another path, or the bundle was refused): not an unhandled rejection.
+    p.catch(() => undefined);
+    ahead.set(key, p);
+    return p;
+  };
+  start(`getRole ${opts.executeRoleName}`, () => ports.iam.getRole(opts.executeRoleName));
+  void start(`findPolicy ${opts.policyName}`, () => ports.iam.findPolicy(opts.policyName)).then(
+    (p) => p && start(`getPolicyDocument ${p.arn} ${p.defaultVersionId}`, () => ports.iam.getPolicyDocument(p.arn, p.defaultVersionId)),
+    () => undefined,
+  );
+  for (const { lambdaName } of app.functions) start(`getFunction ${lambdaName}`, () => limit(() => ports.lambda.getFunction(lambdaName)));
+  if (app.statics.length > 0) start(`listKeys ${staticKey(appId, version, '')}`, () => ports.s3.listKeys(staticKey(appId, version, '')));
+  start(`headObject ${app.deployData.manifest_key}`, () => ports.s3.headObject(app.deployData.manifest_key));
+
+  const take = (key: string): Promise<unknown> | undefined => {
+    const p = ahead.get(key);
+    ahead.delete(key);
+    return p;
+  };
+  /** The port with the prefetched methods answering from `ahead` first. */
+  const withAhead = <P extends object>(port: P, methods: string[]): P =>
+    new Proxy(port, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...args: unknown[]) => unknown).bind(target);
+        if (typeof prop !== 'string' || !methods.includes(prop)) return method;
+        return (...args: unknown[]) => take(`${prop} ${args.join(' ')}`) ?? method(...args);
+      },
+    });
+  return {
+    ...ports,
+    iam: withAhead(ports.iam, ['getRole', 'findPolicy', 'getPolicyDocument']),
+    lambda: withAhead(ports.lambda, ['getFunction']),
+    s3: withAhead(ports.s3, ['listKeys', 'headObject']),
+  };
+}
+
+/**
  * Adds the ARNs; when the document would outgrow IAM's size limit, drops the ARNs of functions that no longer exist
  * and tries once more. Still too big is a PolicyLimitError, thrown before any change.
  */

@@ -201,13 +201,34 @@ export function assertResolved(result: ResolveResult, strictness: Strictness, la
  */
 export async function withAppBundle<T>(
   path: string,
-  opts: { limits?: Partial<BundleLimits>; strictness: Strictness; label?: string; cache?: InspectionCache },
+  opts: {
+    limits?: Partial<BundleLimits>;
+    strictness: Strictness;
+    label?: string;
+    cache?: InspectionCache;
+    /**
+     * Told what the bundle will deploy (names, keys; hashes still empty) as soon as its central directory and manifest
+     * resolve without a problem, while its entries are still being read and checked: only for work that changes
+     * nothing (reads), since the bundle may still be refused for what its data holds.
+     */
+    onPreview?: (app: AppBundle) => void;
+  },
   fn: (app: AppBundle, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => Promise<T>,
 ): Promise<T> {
   return withBundle(
     path,
     opts.limits,
     async (b) => {
+      if (opts.onPreview) {
+        const tell = opts.onPreview;
+        // A head start only: whatever is wrong is found and reported by inspect() below, and then nothing is told.
+        b.preview()
+          .then((preview) => {
+            const resolved = resolveBundle(preview);
+            if (resolved.goProblems.length === 0 && (opts.strictness === 'go' || resolved.awsProblems.length === 0) && resolved.bundle) tell(resolved.bundle);
+          })
+          .catch(() => undefined);
+      }
       const inspected = await b.inspect();
       const app = assertResolved(resolveBundle(inspected), opts.strictness, opts.label);
       return fn(app, (entryName) => b.openReadStream(entryName));

@@ -183,6 +183,8 @@ describe('appsctl aws deploy', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(all.length).toBeGreaterThan(0);
     expect(writes).toEqual([]);
+    // The plan's reads, started while the bundle was validated, are each made once: one GetFunction per function.
+    expect(all.filter((r) => r.startsWith('lambda GET'))).toHaveLength(2);
     expect(mm.requests.map((r) => r.path)).toEqual([UPDATE_APP_LISTING_PATH, UPDATE_APP_LISTING_PATH]);
   });
 

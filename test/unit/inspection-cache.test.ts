@@ -23,7 +23,7 @@ class MemoryCache implements InspectionCache {
   }
 }
 
-const MANIFEST = { app_id: 'cache-app', version: 'v1', display_name: 'Cache', aws_lambda: [{ path: '/hello', name: 'hello', handler: 'index.handler', runtime: 'nodejs22.x' }] };
+const MANIFEST = { app_id: 'cache-app', version: 'v1', display_name: 'Cache', aws_lambda: { functions: [{ path: '/hello', name: 'hello', handler: 'index.handler', runtime: 'nodejs22.x' }] } };
 
 let dir: string;
 beforeEach(async () => {

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { readAwsTarget, readMattermostTarget, DEFAULTS } from '../../core/config';
-import { deploy, DEFAULT_DEPLOY_OPTIONS, type DeployOptions, type DeployPlan, type DeployResult, type ProgressEvent } from '../../core/deploy';
+import { deploy, DEFAULT_DEPLOY_OPTIONS, prefetchPlanReads, type DeployOptions, type DeployPlan, type DeployResult, type ProgressEvent } from '../../core/deploy';
 import { goMarshalIndent } from '../../core/gojson';
+import type { AppBundle } from '../../core/provision';
 import { withAppBundle } from '../../core/provision';
 import { inspectionCacheFromEnv } from '../../adapters/inspection-cache';
 import { processLockHolder } from '../../core/app-lock';
@@ -126,13 +127,16 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     // Host and pid go into the lock too: a later run on this host may take over the lock of a process that died.
     lockHolder: processLockHolder('appsctl'),
   };
-  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath, cache: inspectionCacheFromEnv(ctx.env) }, async (app, open) => {
-    const ports = makeDeployPorts(target, mattermost);
+  const ports = makeDeployPorts(target, mattermost);
+  // The plan's reads start as soon as the manifest is read, while the rest of the bundle is still being validated.
+  let planPorts = ports;
+  const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(ports, preview, opts));
+  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath, cache: inspectionCacheFromEnv(ctx.env), onPreview }, async (app, open) => {
     const total = app.functions.length + app.statics.length + 3;
     const progress = progressReporter(ctx, total, (t) => process.stderr.write(t));
     let outcome;
     try {
-      outcome = await deploy(ports, { app, open: async (e) => (await open(e)) as Readable }, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
+      outcome = await deploy(planPorts, { app, open: async (e) => (await open(e)) as Readable }, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
     } finally {
       progress.done();
     }
