@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import pLimit from 'p-limit';
 import yauzl from 'yauzl';
-import type { Entry, RandomAccessReader, ZipFile } from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
 import { z } from 'zod';
 import {
   BundleError,
@@ -344,8 +344,8 @@ export class Bundle {
 
   private async runInspection(): Promise<InspectedBundle> {
     // The central directory is checked every time (it is cheap); only the data pass is skipped for a known bundle.
-    const infos = await this.metadataOnce();
-    const key = this.cache ? await this.cacheKey() : undefined;
+    // A file that cannot be hashed is inspected in full; its real problem, if any, is reported there.
+    const [infos, key] = await Promise.all([this.metadataOnce(), this.cache ? this.cacheKey().catch(() => undefined) : undefined]);
     if (key !== undefined) {
       const cached = await this.cachedInspection(key, infos);
       if (cached) return cached;
@@ -357,11 +357,10 @@ export class Bundle {
 
   /** SHA-256 of the bundle's bytes (read through the descriptor that is inspected, not by path), with the limits. */
   private async cacheKey(): Promise<string> {
-    const reader = (this.zip as ZipFile & { reader: RandomAccessReader }).reader;
-    const hash = createHash('sha256');
-    await pipeline(reader.createReadStream({ start: 0, end: this.zip.fileSize }), hash);
+    const reader = (this.zip as ZipFile & { reader: FileReader }).reader;
+    const hash = await reader.sha256(this.zip.fileSize);
     const limits = Object.entries(this.limits).sort(([a], [b]) => a.localeCompare(b));
-    return createHash('sha256').update(JSON.stringify({ format: INSPECTION_CACHE_FORMAT, limits, bundle: hash.digest('hex') })).digest('hex');
+    return createHash('sha256').update(JSON.stringify({ format: INSPECTION_CACHE_FORMAT, limits, bundle: hash })).digest('hex');
   }
 
   private async cachedInspection(key: string, infos: EntryInfo[]): Promise<InspectedBundle | undefined> {
@@ -660,6 +659,20 @@ class FileReader extends yauzl.RandomAccessReader {
   }
   override close(callback: (err: Error | null) => void): void {
     fs.close(this.fd, (err) => callback(err ?? null));
+  }
+  /** SHA-256 (hex) of the first `size` bytes, read in large blocks straight into one buffer: no stream in between. */
+  async sha256(size: number): Promise<string> {
+    const hash = createHash('sha256');
+    const block = Buffer.allocUnsafe(Math.min(size, 4 * READ_CHUNK_BYTES));
+    for (let pos = 0; pos < size; ) {
+      const n = await new Promise<number>((resolve, reject) =>
+        fs.read(this.fd, block, 0, Math.min(block.length, size - pos), pos, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
+      );
+      if (n === 0) throw new Error(`unexpected end of file at byte ${pos} of ${size}`);
+      hash.update(block.subarray(0, n));
+      pos += n;
+    }
+    return hash.digest('hex');
   }
 }
 

@@ -333,6 +333,9 @@ export async function deploy(
   if (opts.listInMattermost && !opts.dryRun && !ports.mattermost) {
     throw new Error('deploy: a Mattermost client is required to list the app');
   }
+  // Read beside the plan: whether a dead deployer left the app locked matters when the plan finds nothing to change.
+  const staleLock = appLockIsStale(ports.s3, source.app.manifest.app_id);
+  staleLock.catch(() => undefined);
   const first = await planDeploy(ports, source, opts);
   const lockOptions = { onTakeover: (message: string) => logger.warn(message) };
   if (opts.dryRun || !hasAwsChanges(first)) {
@@ -340,7 +343,7 @@ export async function deploy(
     if (opts.dryRun) return { plan: first };
     // Nothing to change in AWS, so no lock to take: unless a deployer that died after its last change (before or
     // after listing) left one, which is taken over and released here, so that the app is free again.
-    if (await appLockIsStale(ports.s3, first.appId)) {
+    if (await staleLock) {
       return withAppLock(ports.s3, first.appId, opts.lockHolder ?? 'appsctl', () => apply(ports, source, opts, first, logger, onProgress), lockOptions);
     }
     return apply(ports, source, opts, first, logger, onProgress);
