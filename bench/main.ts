@@ -190,6 +190,7 @@ async function profile(env: BenchEnv, delayMs: number, ref: GeneratedBundle, cha
   // The state of the last first deploy is in moto: deploy the same bundle again, then the changed one.
   const unchanged = await ourDeploy(env, ref, 'warm');
   log(`${name}: unchanged redeploy ${s(unchanged.ms)}, ${unchanged.stats.uploadBytes} bytes sent in ${unchanged.stats.requests} requests`);
+  if (process.env.BENCH_TIMELINE === 'requests') logRequests(unchanged.records, env.target.bucket);
   if (unchanged.result && unchanged.result.functions.some((f) => f.action !== 'unchanged')) problems.push(`${name}: unchanged redeploy changed a function`);
   const changed = await ourDeploy(env, changedBundle, 'warm');
   const r = changed.result;

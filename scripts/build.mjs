@@ -1,7 +1,7 @@
 // Bundles the CLI and every Lambda handler with esbuild. Handlers are what serverless.yml packages (one file each,
 // so each cold start loads only its own code); the CLI bundle is what bin/appsctl.mjs runs.
 import { build } from 'esbuild';
-import { readdirSync, existsSync, readFileSync } from 'node:fs';
+import { readdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const handlers = existsSync('src/handlers')
   ? readdirSync('src/handlers').filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
@@ -39,8 +39,64 @@ const zodNamespaceImport = {
   },
 };
 
+/**
+ * The AWS SDK's default credential chain (@aws-sdk/credential-provider-node) tries the environment first, then SSO,
+ * shared ini files (~/.aws), credential_process, web identity token files and finally the container/instance
+ * endpoints. Lambda hands every function its role's credentials in the environment (AWS_ACCESS_KEY_ID, …), so in the
+ * handlers the chain ends at its first link (serverless.yml sets no AWS_PROFILE, which would skip it); the four
+ * providers that read ~/.aws, run a command or exchange a token file are never reached there, yet they and the STS,
+ * SSO, SSO-OIDC and sign-in clients they load (~85 KB) were compiled at every cold start. In the handler bundles they
+ * are links that pass to the next one, as an unconfigured provider does. The CLI and the local stack keep the whole
+ * chain.
+ */
+const lambdaCredentialChain = {
+  name: 'lambda-credential-chain',
+  setup(b) {
+    const providers = { 'credential-provider-sso': 'fromSSO', 'credential-provider-ini': 'fromIni', 'credential-provider-process': 'fromProcess', 'credential-provider-web-identity': 'fromTokenFile' };
+    b.onResolve({ filter: /^@aws-sdk\/credential-provider-(sso|ini|process|web-identity)$/ }, (args) =>
+      /[\\/]@aws-sdk[\\/]credential-provider-node[\\/]/.test(args.importer) ? { path: args.path, namespace: 'lambda-credential-chain' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lambda-credential-chain' }, (args) => {
+      const name = providers[args.path.slice('@aws-sdk/'.length)];
+      return {
+        resolveDir: process.cwd(),
+        loader: 'js',
+        contents: `import { CredentialsProviderError } from '@smithy/core/config';
+export const ${name} = (init = {}) => async () => {
+  throw new CredentialsProviderError('${name} is not bundled into the Lambda handlers, whose credentials come from the environment', { logger: init.logger, tryNextLink: true });
+};`,
+      };
+    });
+  },
+};
+
+/**
+ * A few AWS SDK modules load others with `await import('@aws-sdk/…')` (the container/instance credential providers, the
+ * event stream codec). In a one-file bundle that saves nothing, since the code is in the file either way, but esbuild
+ * then wraps the imported module and everything it imports (~180 modules of @smithy/core) in lazy initialisers,
+ * which V8 parses twice at every cold start (once with the file, again when each is called). Static imports of the
+ * same modules keep them hoisted: the SDK calls the same code, only the top level of those (side-effect-free) modules
+ * runs at load instead of on first use.
+ */
+const staticSdkImports = {
+  name: 'static-sdk-imports',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]@(aws-sdk|smithy)[\\/].*[\\/]dist-es[\\/].*\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('await import(')) return undefined;
+      const imports = [];
+      const contents = text.replace(/await import\("(@(?:aws-sdk|smithy)\/[^"]+)"\)/g, (_, specifier) => {
+        const id = `__static_import_${imports.length}`;
+        imports.push(`import * as ${id} from "${specifier}";`);
+        return id;
+      });
+      return imports.length === 0 ? undefined : { contents: `${imports.join('\n')}\n${contents}`, loader: 'js' };
+    });
+  },
+};
+
 if (handlers.length > 0) {
-  await build({
+  const handlerBuild = await build({
     ...common,
     entryPoints: handlers.map((f) => `src/handlers/${f}`),
     outdir: 'dist/handlers',
@@ -52,6 +108,9 @@ if (handlers.length > 0) {
     // same SDK code, but ESM lets esbuild drop the commands and models a handler never uses (~440 KB per handler).
     // Packages with an `exports` map resolve as before. (What AWS CDK's NodejsFunction does for ESM output too.)
     mainFields: ['module', 'main'],
-    plugins: [zodNamespaceImport],
+    plugins: [zodNamespaceImport, lambdaCredentialChain, staticSdkImports],
+    metafile: true,
   });
+  // What each handler is made of (`node scripts/analyze-handlers.mjs` summarises it): kept for the benchmark and reviews.
+  writeFileSync('dist/handlers-meta.json', JSON.stringify(handlerBuild.metafile));
 }

@@ -1,9 +1,11 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ControlPlaneConfig } from '../core/control-plane-config';
 import { runDeployment, type ControlPlane, type Notifier, type WorkerPort } from '../core/control-plane';
 import { DeploymentStore } from '../core/deployments';
 import { ConfigError } from '../core/errors';
 import type { Logger } from '../core/logger';
+import type { IamPort, LambdaPort } from '../core/ports';
 import type { AwsClients } from './aws';
 import { SdkIamPort } from './iam';
 import { SdkLambdaPort } from './lambda';
@@ -52,25 +54,51 @@ export class InProcessWorker implements WorkerPort {
   }
 }
 
+/**
+ * The control plane with every port: what the deploy, worker, auto-deploy, reconcile, rollback and undeploy handlers,
+ * the local stack and the tests use.
+ */
 export function makeControlPlane(config: ControlPlaneConfig, clients: AwsClients, logger: Logger, env: Record<string, string | undefined> = process.env): ControlPlane {
-  const s3 = new SdkS3Port(clients.s3, config.bucket, config.region);
+  return assembleControlPlane(
+    config,
+    { s3: clients.s3, lambda: new SdkLambdaPort(clients.lambda), iam: new SdkIamPort(clients.iam), lambdaWorker: (functionName) => new LambdaWorker(clients, functionName) },
+    logger,
+    env,
+  );
+}
+
+/**
+ * What a control plane is made of. The S3 client is always there (the deployment records live in S3); a handler that
+ * never calls Lambda or IAM leaves those ports out, so that its bundle does not carry their SDK clients, and gets
+ * stand-ins that fail loudly if it does call them after all (see `unwired`).
+ */
+export interface ControlPlaneParts {
+  s3: S3Client;
+  lambda?: LambdaPort;
+  iam?: IamPort;
+  /** Starts a deployment on the deployed worker function; only the handlers that start deployments need it. */
+  lambdaWorker?: (functionName: string) => WorkerPort;
+}
+
+export function assembleControlPlane(config: ControlPlaneConfig, parts: ControlPlaneParts, logger: Logger, env: Record<string, string | undefined> = process.env): ControlPlane {
+  const s3 = new SdkS3Port(parts.s3, config.bucket, config.region);
   const cp: ControlPlane = {
     ports: {
       region: config.region,
       s3,
-      lambda: new SdkLambdaPort(clients.lambda),
-      iam: new SdkIamPort(clients.iam),
+      lambda: parts.lambda ?? unwired<LambdaPort>('Lambda'),
+      iam: parts.iam ?? unwired<IamPort>('IAM'),
       ...(config.mattermost ? { mattermost: new HttpMattermostPort(config.mattermost) } : {}),
     },
     store: new DeploymentStore(s3),
-    fetchBundle: (key, fn, version) => withDownloadedObject(clients.s3, { bucket: config.bucket, key, maxBytes: config.maxBundleBytes, ...version }, fn),
+    fetchBundle: (key, fn, version) => withDownloadedObject(parts.s3, { bucket: config.bucket, key, maxBytes: config.maxBundleBytes, ...version }, fn),
     logger,
     maxBundleBytes: config.maxBundleBytes,
     autoInstall: config.autoInstall,
     ...(config.webhookUrl ? { notifier: new WebhookNotifier(config.webhookUrl) } : {}),
   };
   const workerFunction = env.APPS_DEPLOYER_WORKER_FUNCTION;
-  if (workerFunction) cp.worker = new LambdaWorker(clients, workerFunction);
+  if (workerFunction) cp.worker = parts.lambdaWorker ? parts.lambdaWorker(workerFunction) : unwired<WorkerPort>('deploy worker');
   else if (env.AWS_LAMBDA_FUNCTION_NAME) {
     // Inside Lambda the process freezes once the response is sent: an in-process deploy would never finish.
     cp.worker = {
@@ -80,4 +108,20 @@ export function makeControlPlane(config: ControlPlaneConfig, clients: AwsClients
     };
   } else cp.worker = new InProcessWorker(() => cp);
   return cp;
+}
+
+/**
+ * A port a handler did not wire in: every method throws, naming the port, so that a handler that calls one it does not
+ * bundle fails on that call with a clear message (a 500) instead of on some undefined property.
+ */
+export function unwired<T extends object>(port: string): T {
+  return new Proxy({} as T, {
+    get: (_target, prop) => {
+      // Not a method: promise resolution and inspection probe these on any object.
+      if (typeof prop === 'symbol' || prop === 'then' || prop === 'toJSON') return undefined;
+      return () => {
+        throw new Error(`${port} port is not wired into this handler (${String(prop)} called): add it where the handler builds its runtime`);
+      };
+    },
+  });
 }

@@ -219,17 +219,20 @@ export async function withAppBundle<T>(
     path,
     opts.limits,
     async (b) => {
+      // A head start only: whatever is wrong is found and reported by inspect() below, and then nothing is told; nor
+      // is anything told once inspect() has ended (a bundle found in the cache can be quicker than its preview).
+      let inspected: InspectedBundle | undefined;
       if (opts.onPreview) {
         const tell = opts.onPreview;
-        // A head start only: whatever is wrong is found and reported by inspect() below, and then nothing is told.
         b.preview()
           .then((preview) => {
+            if (inspected) return;
             const resolved = resolveBundle(preview);
             if (resolved.goProblems.length === 0 && (opts.strictness === 'go' || resolved.awsProblems.length === 0) && resolved.bundle) tell(resolved.bundle);
           })
           .catch(() => undefined);
       }
-      const inspected = await b.inspect();
+      inspected = await b.inspect();
       const app = assertResolved(resolveBundle(inspected), opts.strictness, opts.label);
       return fn(app, (entryName) => b.openReadStream(entryName));
     },

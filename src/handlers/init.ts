@@ -4,7 +4,7 @@ import { API_SPELLING, IAM_NAME_LIMITS, IAM_NAME_PATTERN, initialize } from '../
 import { SdkIamPort } from '../adapters/iam';
 import { SdkS3Port } from '../adapters/s3';
 import { httpHandler } from './http/stack';
-import { logger } from './http/runtime';
+import { getInitRuntime, logger } from './http/runtime';
 
 const iamName = (max: number, fallback: string) =>
   z.string().min(1).max(max).regex(IAM_NAME_PATTERN, 'must be letters, digits and +=,.@_- only').default(fallback);
@@ -28,7 +28,7 @@ export type InitBody = z.infer<typeof initBody>;
  * `aws init` over HTTP (design.md §3), with the control plane's own role credentials and bucket. A new access key's
  * secret is in this response only: the shared stack logs neither bodies nor headers, and the core logs key IDs only.
  */
-export const handler = httpHandler({ access: 'admin', body: initBody }, async ({ body, runtime }) => {
+export const handler = httpHandler({ access: 'admin', body: initBody, runtime: getInitRuntime }, async ({ body, runtime }) => {
   const { config, aws } = runtime;
   const result = await initialize(
     { iam: new SdkIamPort(aws.iam), s3: new SdkS3Port(aws.s3, config.bucket, config.region) },

@@ -10,7 +10,7 @@ import { ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BundleEventOutcome } from '../../src/core/control-plane';
 import { getRuntime, resetRuntime } from '../../src/handlers/http/runtime';
-import { errorResponse } from '../../src/handlers/http/schemas';
+import { errorResponse } from '../../src/handlers/http/responses';
 import { startS3EventPump, type S3EventPump } from '../../src/local/s3-events';
 import { MAX_REQUEST_BODY_BYTES, startApiServer, type ApiServer } from '../../src/local/server';
 import { lambdaClient, s3Client } from '../support/aws';

@@ -16,7 +16,7 @@ import { handler } from '../../src/handlers/auto-deploy';
 import { handler as appStatusHandler } from '../../src/handlers/app-status';
 import { handler as deploymentStatusHandler } from '../../src/handlers/deployment-status';
 import { resetRuntime } from '../../src/handlers/http/runtime';
-import { appStatusResponse, deploymentRecordSchema } from '../../src/handlers/http/schemas';
+import { appStatusResponse, deploymentRecordSchema } from '../../src/handlers/http/responses';
 import type { BundleEventOutcome } from '../../src/core/control-plane';
 import type { DeploymentRecord } from '../../src/core/deployments';
 import { lambdaName, manifestKey } from '../../src/core/naming';

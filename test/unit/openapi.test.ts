@@ -21,10 +21,11 @@ import type { AppListing, RollbackResult, UndeployResult } from '../../src/core/
 import { initBody } from '../../src/handlers/init';
 import { openApiDocument, openApiJson, ROUTES, type RouteDoc } from '../../src/handlers/http/openapi';
 import { resetRuntime } from '../../src/handlers/http/runtime';
+import { bundlesBody, deployBody, provisionDataBody, rollbackBody } from '../../src/handlers/http/schemas';
 import {
-  appListingSchema, appStatusResponse, bundlesBody, deployBody, deploymentRecordSchema, deployPlanSchema, deployResultSchema, errorResponse,
-  initResponse, provisionDataBody, provisionDataResponse, rollbackBody, rollbackResponse, undeployResponse,
-} from '../../src/handlers/http/schemas';
+  appListingSchema, appStatusResponse, deploymentRecordSchema, deployPlanSchema, deployResultSchema, errorResponse, initResponse,
+  provisionDataResponse, rollbackResponse, undeployResponse,
+} from '../../src/handlers/http/responses';
 
 /**
  * A type with every intersection (`ProgressEvent & { at: string }`, `IamEntity & { created: boolean }`) written as the one

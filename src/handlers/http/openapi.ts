@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { AppIdSchema, AppVersionSchema, MAX_APP_ID_BYTES, MAX_VERSION_BYTES, MIN_APP_ID_BYTES } from '../../core/manifest';
 import { initBody } from '../init';
+import { appsListQuery, bundlesBody, deployBody, deploymentIdParam, provisionDataBody, rollbackBody, undeployQuery } from './schemas';
 import {
-  appsListQuery, appsListResponse, appStatusResponse, bundlesBody, bundlesResponse, deployAccepted, deployBody,
-  deployDryRunResponse, deploymentIdParam, deploymentRecordSchema, deployPlanSchema, deployResultSchema, errorResponse,
-  initResponse, provisionDataBody, provisionDataResponse, rollbackBody, rollbackResponse, undeployQuery, undeployResponse,
-} from './schemas';
+  appsListResponse, appStatusResponse, bundlesResponse, deployAccepted, deployDryRunResponse, deploymentRecordSchema, deployPlanSchema,
+  deployResultSchema, errorResponse, initResponse, provisionDataResponse, rollbackResponse, undeployResponse,
+} from './responses';
 
 /**
  * The REST API of design.md §3 as an OpenAPI 3.1 document, generated from the very zod schemas the handlers validate

@@ -2,13 +2,13 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { bearerAuth, httpErrors, jsonBody, jsonResponse, requestLog, validateBody, type Access, type HttpEvent, type HttpResult } from './middleware';
-import { getRuntime, logger, type Runtime } from './runtime';
+import { getConfig, logger } from './runtime';
 
-export interface HttpRequest<B> {
+export interface HttpRequest<B, R> {
   body: B;
   params: Record<string, string | undefined>;
   query: Record<string, string | undefined>;
-  runtime: Runtime;
+  runtime: R;
   event: HttpEvent;
 }
 
@@ -21,23 +21,25 @@ export interface HttpAnswer {
 
 /**
  * Wraps a business step in the shared stack: request log → error mapping → bearer auth → JSON body → zod validation.
+ * `runtime` is the one of src/handlers/http/runtime.ts that the step needs: it decides which SDK clients the handler's
+ * bundle carries.
  */
-export function httpHandler<S extends z.ZodType>(
-  opts: { access: Access; body?: S },
-  step: (req: HttpRequest<z.infer<S>>, context: Context) => Promise<HttpAnswer>,
+export function httpHandler<S extends z.ZodType, R>(
+  opts: { access: Access; body?: S; runtime: () => Promise<R> },
+  step: (req: HttpRequest<z.infer<S>, R>, context: Context) => Promise<HttpAnswer>,
 ) {
   const stack = middy<HttpEvent, HttpResult>()
     .use(requestLog(logger))
     .use(httpErrors(logger))
     .use(
       bearerAuth(opts.access, async () => {
-        const { config } = await getRuntime();
+        const config = await getConfig();
         return { admin: config.adminToken, ...(config.statusToken ? { status: config.statusToken } : {}) };
       }),
     );
   if (opts.body) stack.use(jsonBody()).use(validateBody(opts.body));
   return stack.handler(async (event, context) => {
-    const runtime = await getRuntime();
+    const runtime = await opts.runtime();
     const answer = await step(
       {
         body: event.validBody as z.infer<S>,
