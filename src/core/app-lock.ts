@@ -88,7 +88,8 @@ export async function withAppLock<T>(
   s3: S3Port,
   appId: string,
   holder: string | AppLockHolder,
-  fn: () => Promise<T>,
+  /** `firstTry`: the lock was free when asked for (nobody held it, nor had to be taken over). */
+  fn: (acquired: { firstTry: boolean }) => Promise<T>,
   options: number | AppLockOptions = {},
 ): Promise<T> {
   const { ttlMs = LOCK_TTL_MS, onTakeover } = typeof options === 'number' ? { ttlMs: options } : options;
@@ -116,11 +117,13 @@ export async function withAppLock<T>(
     return current ? parseLock(current.text)?.owner === owner : false;
   };
 
+  let firstTry = true;
   await withKeyLock(key, async () => {
     try {
       await put({ ifNoneMatch: '*' });
     } catch (err) {
       if (!isPreconditionFailed(err)) throw err;
+      firstTry = false;
       const current = await s3.getObjectText(key);
       const held = current ? parseLock(current.text) : undefined;
       if (held?.owner === owner) return;
@@ -150,7 +153,7 @@ export async function withAppLock<T>(
   // concurrent creates both succeed; the later one is what stays, and the earlier writer must step back.
   if (!(await ours())) throw new ConflictError(`another deployment of ${appId} has just started; try again when it has finished`);
   try {
-    return await fn();
+    return await fn({ firstTry });
   } finally {
     const current = await s3.getObjectText(key).catch(() => undefined);
     if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);

@@ -348,14 +348,16 @@ export async function deploy(
     }
     return apply(ports, source, opts, first, logger, onProgress);
   }
-  // Changes to make: one deployer per app at a time, and a fresh plan once it holds the app, since a deployment that
-  // finished while this one waited may have made some of the changes already.
+  // Changes to make: one deployer per app at a time. A lock that was held or stale when asked for means another
+  // deployment ran meanwhile and may have made some of the changes: plan again. A lock free at once leaves the short
+  // window between the plan's reads and the lock, which apply covers where it matters: a function created meanwhile
+  // is caught at create, and the invoke policy (shared with every app) is grown from its current document.
   return withAppLock(
     ports.s3,
     first.appId,
     opts.lockHolder ?? 'appsctl',
-    async () => {
-      const plan = await planDeploy(ports, source, opts);
+    async ({ firstTry }) => {
+      const plan = firstTry ? first : await planDeploy(ports, source, opts);
       for (const w of plan.warnings) logger.warn(w);
       return apply(ports, source, opts, plan, logger, onProgress);
     },
@@ -431,11 +433,18 @@ async function apply(
       onProgress({ step: 'function', name: fp.lambdaName, action: fp.action });
     });
   // The invoke policy: only when an ARN is new; versions kept within IAM's limit, oldest non-default first.
+  // Grown from the document as it is now, not as planned: the policy is shared by every app, and another app's deployer
+  // may have added its ARNs since the plan's read.
   const policyDone = (async () => {
     if (plan.invokePolicy.action !== 'update') return;
-    await ensurePolicyVersionRoom(ports.iam, plan.invokePolicy.arn);
-    await ports.iam.createPolicyVersion(plan.invokePolicy.arn, plan.invokePolicy.document);
-    logger.info('updated invoke policy', { policy: plan.invokePolicy.name, added: plan.invokePolicy.addedArns.length });
+    const current = await ports.iam.findPolicy(plan.invokePolicy.name);
+    if (!current) throw new NotFoundError(`invoke policy ${plan.invokePolicy.name} was deleted during the deploy; create it with: appsctl aws init --create`);
+    const doc = parsePolicy(await ports.iam.getPolicyDocument(current.arn, current.defaultVersionId)).doc;
+    const grown = await growInvokePolicy(ports.lambda, doc, plan.functions.map((f) => f.arn), plan.invokePolicy.name, lambdaLimit);
+    if (!grown) return;
+    await ensurePolicyVersionRoom(ports.iam, current.arn);
+    await ports.iam.createPolicyVersion(current.arn, grown.text);
+    logger.info('updated invoke policy', { policy: plan.invokePolicy.name, added: grown.added.length });
     onProgress({ step: 'policy', name: plan.invokePolicy.name, action: 'update' });
   })();
   // Every task ends before this deploy does (and before its app lock is released), failed or not; the first failure

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { CreateFunctionCommand, GetFunctionConfigurationCommand, ListFunctionsCommand } from '@aws-sdk/client-lambda';
@@ -15,6 +16,10 @@ import { startMattermostFake, UPDATE_APP_LISTING_PATH, INSTALL_APP_PATH, type Ma
 import { headerValue, motoRecorder, resetMoto } from '../support/moto';
 import { describeRequests, isWrite } from '../support/writes';
 import { initialInvokePolicy, renderPolicy } from '../../src/core/policy';
+import { DEFAULT_DEPLOY_OPTIONS, deploy } from '../../src/core/deploy';
+import { withAppBundle } from '../../src/core/provision';
+import { silentLogger } from '../../src/core/logger';
+import { makeDeployPorts } from '../../src/adapters/ports';
 
 const endpoint = inject('motoEndpoint');
 const TOKEN = 'mm-admin-token-for-tests';
@@ -353,6 +358,44 @@ describe('appsctl aws deploy', () => {
     expect(versions.Versions!.length).toBeLessThanOrEqual(5);
     const doc = JSON.parse(await policyDocument()) as { Statement: Array<{ Sid: string; Resource: string[] }> };
     expect(doc.Statement.find((s) => s.Sid === 'AllowLambda')!.Resource).toHaveLength(6);
+  });
+
+  it("grows the invoke policy from its document as it is at apply time, keeping an ARN another app's deployer added after the plan read it", async () => {
+    // Prepare: IAM ports that, once the plan has read the policy, let "another deployer" add its function's ARN.
+    const other = arnOf('other-app_v1-0-0_fn');
+    const ports = makeDeployPorts({ region: 'us-east-1', bucket: account.bucket });
+    let raced = false;
+    const iamPort = new Proxy(ports.iam, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'getPolicyDocument' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (arn: string, versionId: string) => {
+          const text = (await (value as typeof target.getPolicyDocument).call(target, arn, versionId)) as string;
+          if (!raced) {
+            raced = true;
+            const doc = JSON.parse(text) as { Statement: Array<{ Sid?: string; Resource: string[] }> };
+            const base = initialInvokePolicy(account.bucket);
+            await iam.send(new CreatePolicyVersionCommand({
+              PolicyArn: account.policyArn,
+              SetAsDefault: true,
+              PolicyDocument: renderPolicy({ ...base, Statement: [...base.Statement.filter((st) => st.Sid !== 'AllowLambda'), { Sid: 'AllowLambda', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [...(doc.Statement.find((st) => st.Sid === 'AllowLambda')?.Resource ?? []), other] }] }),
+            }));
+          }
+          return text;
+        };
+      },
+    });
+
+    // Act
+    const { result } = await withAppBundle(await ownBundle('hello.zip'), { strictness: 'deployable' }, (app, open) =>
+      deploy({ ...ports, iam: iamPort }, { app, open: async (e) => (await open(e)) as Readable }, { ...DEFAULT_DEPLOY_OPTIONS, listInMattermost: false }, silentLogger),
+    );
+
+    // Assess
+    expect(raced).toBe(true);
+    const policy = await iam.send(new GetPolicyVersionCommand({ PolicyArn: account.policyArn, VersionId: (await iam.send(new ListPolicyVersionsCommand({ PolicyArn: account.policyArn }))).Versions!.find((v) => v.IsDefaultVersion)!.VersionId! }));
+    const resources = (JSON.parse(decodeURIComponent(policy.PolicyVersion!.Document!)) as { Statement: Array<{ Sid?: string; Resource: string[] }> }).Statement.find((st) => st.Sid === 'AllowLambda')!.Resource;
+    expect(resources).toEqual(expect.arrayContaining([other, ...result!.functions.map((f) => f.arn)]));
   });
 
   it('prunes ARNs of deleted functions to make room, and fails before any change when the policy would still exceed 6,144 characters', async () => {
