@@ -42,7 +42,7 @@ export interface Timed {
 }
 
 /** A pause after set-up, so that moto's clean-up of the previous state (Python GC) is not billed to the next scenario. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
+const settle = () => new Promise((resolve) => setTimeout(resolve, Number(process.env.BENCH_SETTLE_MS ?? 500)));
 
 /**
  * Empties moto, then wakes its Lambda backend: after a reset, moto answers the first two Lambda requests of any kind in
