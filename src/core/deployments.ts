@@ -87,25 +87,16 @@ export class DeploymentStore {
    * is lost. `change` returns undefined to leave the record as it is.
    */
   async update(id: string, change: (r: DeploymentRecord) => DeploymentRecord | undefined): Promise<DeploymentRecord> {
-    const key = recordKey(id);
-    return withKeyLock(key, async () => {
-      for (let attempt = 0; attempt < 8; attempt++) {
-        const obj = await this.s3.getObjectText(key);
-        if (!obj) throw new NotFoundError(`deployment ${id} not found`);
-        const current = JSON.parse(obj.text) as DeploymentRecord;
+    const result = await this.rewrite<DeploymentRecord>(
+      recordKey(id),
+      (current) => {
+        if (!current) throw new NotFoundError(`deployment ${id} not found`);
         const next = change(current);
-        if (!next) return current;
-        next.updatedAt = this.now().toISOString();
-        const body = JSON.stringify(next);
-        try {
-          await this.s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ...(obj.etag ? { ifMatch: obj.etag } : {}) });
-          return next;
-        } catch (err) {
-          if (!isPreconditionFailed(err)) throw err;
-        }
-      }
-      throw new ConflictError(`deployment ${id} is being updated by another writer; gave up after 8 attempts`);
-    });
+        return next && { ...next, updatedAt: this.now().toISOString() };
+      },
+      `deployment ${id} is being updated by another writer; gave up after 8 attempts`,
+    );
+    return result!;
   }
 
   /**
@@ -143,20 +134,32 @@ export class DeploymentStore {
   }
 
   async updateAppSummary(appId: string, change: (s: AppSummary | undefined) => AppSummary): Promise<AppSummary> {
-    const key = appKey(appId);
+    const result = await this.rewrite<AppSummary>(appKey(appId), change, `the summary of ${appId} is being updated by another writer`);
+    return result!;
+  }
+
+  /**
+   * Read-modify-write of one JSON object, conditional on what was read (`If-Match` its ETag, or `If-None-Match: *`
+   * when it did not exist): a concurrent writer makes this one re-read and re-apply `change`, so no update is lost.
+   * `change` returns undefined to leave the object as it is.
+   */
+  private async rewrite<T>(key: string, change: (current: T | undefined) => T | undefined, busy: string): Promise<T | undefined> {
     return withKeyLock(key, async () => {
       for (let attempt = 0; attempt < 8; attempt++) {
         const obj = await this.s3.getObjectText(key);
-        const next = change(obj ? (JSON.parse(obj.text) as AppSummary) : undefined);
+        const current = obj ? (JSON.parse(obj.text) as T) : undefined;
+        const next = change(current);
+        if (next === undefined) return current;
         const body = JSON.stringify(next);
+        const condition = obj ? (obj.etag ? { ifMatch: obj.etag } : {}) : { ifNoneMatch: '*' as const };
         try {
-          await this.s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ...(obj?.etag ? { ifMatch: obj.etag } : { ifNoneMatch: '*' as const }) });
+          await this.s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ...condition });
           return next;
         } catch (err) {
           if (!isPreconditionFailed(err)) throw err;
         }
       }
-      throw new ConflictError(`the summary of ${appId} is being updated by another writer`);
+      throw new ConflictError(busy);
     });
   }
 }

@@ -15,6 +15,7 @@ import { runCli } from '../../src/cli/program';
 import { goQuote } from '../../src/core/gojson';
 import { EXECUTE_ROLE_TRUST_POLICY, initialInvokePolicy, renderPolicy } from '../../src/core/policy';
 import { iamClient, lambdaClient, s3Client, TEST_ACCOUNT_ID } from '../support/aws.js';
+import { isWrite } from '../support/writes';
 import { motoRecorder, resetMoto, type RecordedMotoRequest } from '../support/moto.js';
 
 const endpoint = inject('motoEndpoint');
@@ -46,9 +47,7 @@ async function recorded<T>(fn: () => Promise<T>): Promise<{ result: T; requests:
   return { result: value, requests };
 }
 
-const isRead = (r: RecordedMotoRequest) =>
-  r.service === 'iam' ? /^(Get|List)/.test(r.operation) : r.service === 's3' ? r.method === 'HEAD' || r.method === 'GET' : r.service === 'lambda' && r.method === 'GET';
-const writes = (requests: RecordedMotoRequest[]) => requests.filter((r) => !isRead(r)).map((r) => `${r.service} ${r.operation}`);
+const writes = (requests: RecordedMotoRequest[]) => requests.filter(isWrite).map((r) => `${r.service} ${r.operation}`);
 
 /** GetPolicyVersion / GetRole documents: AWS URL-encodes them, moto does not. */
 const decodeDoc = (doc: string | undefined) => JSON.parse(doc!.trimStart().startsWith('{') ? doc! : decodeURIComponent(doc!));
