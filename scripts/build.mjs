@@ -101,7 +101,8 @@ if (handlers.length > 0) {
     entryPoints: handlers.map((f) => `src/handlers/${f}`),
     outdir: 'dist/handlers',
     outExtension: { '.js': '.mjs' },
-    minify: true,
+    // BUILD_NO_MINIFY=1 keeps them readable (esbuild's per-module comments), to profile a cold start by module.
+    minify: process.env.BUILD_NO_MINIFY !== '1',
     // The Lambda nodejs runtimes ship AWS SDK v3, but pinning our own copy keeps behaviour identical to the tests.
     external: [],
     // The ES module builds of the AWS SDK (dist-es) rather than esbuild's default for node, CommonJS (dist-cjs): the

@@ -113,16 +113,24 @@ export interface InspectionCache {
 /** Bump when what an inspection checks or returns changes: older entries are then never looked up again. */
 const INSPECTION_CACHE_FORMAT = 1;
 
-const bundleFileShape = { entryName: z.string(), size: z.number().int().nonnegative(), sha256Hex: z.string(), sha256Base64: z.string() };
-const cachedInspectionSchema = z.object({
-  format: z.literal(INSPECTION_CACHE_FORMAT),
-  manifestBase64: z.string().optional(),
-  functions: z.array(z.object({ ...bundleFileShape, functionName: z.string() })),
-  statics: z.array(z.object({ ...bundleFileShape, name: z.string(), md5Hex: z.string() })),
-  ignored: z.array(z.string()),
-  totalUncompressedBytes: z.number(),
-  entryCount: z.number().int(),
+/** Built on first use: only appsctl keeps a cache, and the Lambda handlers that import this module never parse one. */
+const cachedInspectionSchema = memo(() => {
+  const bundleFileShape = { entryName: z.string(), size: z.number().int().nonnegative(), sha256Hex: z.string(), sha256Base64: z.string() };
+  return z.object({
+    format: z.literal(INSPECTION_CACHE_FORMAT),
+    manifestBase64: z.string().optional(),
+    functions: z.array(z.object({ ...bundleFileShape, functionName: z.string() })),
+    statics: z.array(z.object({ ...bundleFileShape, name: z.string(), md5Hex: z.string() })),
+    ignored: z.array(z.string()),
+    totalUncompressedBytes: z.number(),
+    entryCount: z.number().int(),
+  });
 });
+
+function memo<T>(build: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= build());
+}
 
 type BundleErrorClass = new (message: string, options?: { cause?: unknown; details?: ErrorDetail[] }) => BundleError;
 
@@ -366,9 +374,9 @@ export class Bundle {
   private async cachedInspection(key: string, infos: EntryInfo[]): Promise<InspectedBundle | undefined> {
     const text = await this.cache!.get(key).catch(() => undefined);
     if (text === undefined) return undefined;
-    let parsed: z.infer<typeof cachedInspectionSchema>;
+    let parsed: z.infer<ReturnType<typeof cachedInspectionSchema>>;
     try {
-      parsed = cachedInspectionSchema.parse(JSON.parse(text));
+      parsed = cachedInspectionSchema().parse(JSON.parse(text));
     } catch {
       return undefined;
     }
