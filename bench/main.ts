@@ -12,6 +12,8 @@
 //   BENCH_WAN_MS=30          delay the WAN profile adds to every request
 //   BENCH_CONCURRENCY=8      deploy concurrency (the floor uses the same)
 //   BENCH_TIMELINE=1         also log when each kind of request of each first deploy ran
+//   BENCH_TIMELINE=requests  also log every request (bulk PUTs aside) of each first deploy and unchanged redeploy
+//   BENCH_SETTLE_MS=500      pause after each reset of moto
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
