@@ -273,11 +273,13 @@ describe('auto-deploy: a bundle uploaded under bundles/', () => {
     const u = await upload(`bundles/${appId}.zip`, await bundleFor(appId), 'owner=alice&team=apps');
 
     // Act
-    const outcomes = await deliver(s3Event(s3Record(u)));
+    const { value: outcomes, requests } = await recording(() => deliver(s3Event(s3Record(u))));
 
     // Assess: the outcome and the AWS side
     expect(outcomes).toEqual([{ status: 'deployed', deploymentId: expect.stringMatching(/^[0-9a-f-]{36}$/) }]);
     const id = (outcomes[0] as { deploymentId: string }).deploymentId;
+    // The plan's reads, started from the bundle's preview, are made once: one GetFunction before the create, one after.
+    expect(requests.filter((r) => r.service === 'lambda' && r.method === 'GET')).toHaveLength(2);
     expect(await functionConfig(appId)).toMatchObject({ State: 'Active', Handler: 'index.handler', Runtime: 'nodejs22.x', Role: account.roleArn });
     expect(await exists(manifestKey(appId, VERSION))).toBe(true);
     expect(await exists(`static/${appId}_${VERSION}_app/hello.txt`)).toBe(true);
