@@ -103,9 +103,7 @@ afterAll(async () => {
 beforeEach(async () => {
   await resetMoto(endpoint);
   account = await prepareAccount();
-  mm.requests.length = 0;
-  mm.listed.clear();
-  mm.installed.clear();
+  mm.reset();
 });
 
 describe('appsctl aws deploy', () => {

@@ -162,9 +162,7 @@ async function freshAccount(): Promise<void> {
   } finally {
     process.env.AWS_ENDPOINT_URL = saved;
   }
-  mm.requests.length = 0;
-  mm.listed.clear();
-  mm.installed.clear();
+  mm.reset();
 }
 
 /** Runs `fn` with the SDK of the code under test pointed at `url` (the SDK reads AWS_ENDPOINT_URL on a client's first call). */

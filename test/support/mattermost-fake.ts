@@ -33,6 +33,8 @@ export interface MattermostFake {
   listed: Map<string, Record<string, unknown>>;
   /** app_id → the installed App. */
   installed: Map<string, Record<string, unknown>>;
+  /** Forgets every request, listing, installation and queued failure: a fresh server, at the same URL. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -180,6 +182,12 @@ export async function startMattermostFake(options: { token: string }): Promise<M
     requests,
     listed,
     installed,
+    reset() {
+      requests.length = 0;
+      listed.clear();
+      installed.clear();
+      failures.clear();
+    },
     failNext(path, status, body) {
       const queue = failures.get(path) ?? [];
       queue.push({ status, body });
