@@ -99,6 +99,17 @@ export const deploymentRecordSchema = z.object({
   warnings: z.array(z.string()),
 });
 
+/** One function of a deployed version (src/core/lifecycle.ts); GET /apps/{appId} shows it without its ARN. */
+const versionFunction = z.object({
+  name: z.string(),
+  lambdaName: z.string(),
+  exists: z.boolean(),
+  arn: z.string().optional(),
+  state: z.string().optional(),
+  lastUpdateStatus: z.string().optional(),
+  runtime: z.string().optional(),
+});
+
 /** AppStatus of src/core/control-plane.ts: what `GET /apps/{appId}` answers. */
 export const appStatusResponse = z.object({
   appId: z.string(),
@@ -107,16 +118,7 @@ export const appStatusResponse = z.object({
       version: z.string(),
       manifestKey: z.string(),
       complete: z.boolean().describe('The manifest is valid and names this app and version, every function exists and has not failed, and the icon exists: the version can be rolled back to.'),
-      functions: z.array(
-        z.object({
-          name: z.string(),
-          lambdaName: z.string(),
-          exists: z.boolean(),
-          state: z.string().optional(),
-          lastUpdateStatus: z.string().optional(),
-          runtime: z.string().optional(),
-        }),
-      ),
+      functions: z.array(versionFunction.omit({ arn: true })),
     }),
   ),
   listedVersion: z.string().optional(),
@@ -149,16 +151,6 @@ export const initResponse = z.object({
 
 // ---------------------------------------------------------------------------------------------------------------------
 // App lifecycle: GET /apps, POST /apps/{appId}/rollback, DELETE /apps/{appId}/versions/{version} (src/core/lifecycle.ts).
-
-const versionFunction = z.object({
-  name: z.string(),
-  lambdaName: z.string(),
-  exists: z.boolean(),
-  arn: z.string().optional(),
-  state: z.string().optional(),
-  lastUpdateStatus: z.string().optional(),
-  runtime: z.string().optional(),
-});
 
 /** AppListing of src/core/lifecycle.ts. */
 export const appListingSchema = z.object({
