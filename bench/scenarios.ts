@@ -2,7 +2,6 @@
 // original tool's algorithm as a baseline. All of them go through the same counting proxy to the same moto.
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateFunctionCommand, ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import pLimit from 'p-limit';
@@ -10,11 +9,9 @@ import { makeAwsClients } from '../src/adapters/aws';
 import { makeDeployPorts } from '../src/adapters/ports';
 import { DirectoryInspectionCache } from '../src/adapters/inspection-cache';
 import type { AwsTarget } from '../src/core/config';
-import { DEFAULT_DEPLOY_OPTIONS, deploy, prefetchPlanReads, type DeployOptions, type DeployResult } from '../src/core/deploy';
-import type { AppBundle } from '../src/core/provision';
+import { DEFAULT_DEPLOY_OPTIONS, deploy, withBundleToDeploy, type DeployOptions, type DeployResult } from '../src/core/deploy';
 import { silentLogger } from '../src/core/logger';
 import { lambdaName, manifestKey, staticKey } from '../src/core/naming';
-import { withAppBundle } from '../src/core/provision';
 import { prepareAccount, type PreparedAccount } from '../test/support/account';
 import { resetMoto } from '../test/support/moto';
 import type { GeneratedBundle } from './generate';
@@ -146,16 +143,16 @@ export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle, cache: '
   const t0 = performance.now();
   const run = await timed(env, () =>
     // As runDeploy (src/cli/commands/deploy.ts) does it.
-    (async () => {
-      const ports = makeDeployPorts(env.target);
-      let planPorts = ports;
-      const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(ports, preview, opts));
-      return withAppBundle(bundle.path, { strictness: 'deployable', label: 'bench bundle', cache: new DirectoryInspectionCache(env.cacheDir), onPreview }, async (app, open) => {
+    withBundleToDeploy(
+      bundle.path,
+      { strictness: 'deployable', label: 'bench bundle', cache: new DirectoryInspectionCache(env.cacheDir) },
+      makeDeployPorts(env.target),
+      opts,
+      async (app, open, planPorts) => {
         validateMs = performance.now() - t0;
-        const out = await deploy(planPorts, { app, open: async (e) => (await open(e)) as Readable }, opts, silentLogger);
-        return out.result;
-      });
-    })(),
+        return (await deploy(planPorts, { app, open }, opts, silentLogger)).result;
+      },
+    ),
   );
   const { value, ...rest } = run;
   return { ...rest, validateMs, result: value };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppsDeployerError, BundleLimitError, NotFoundError, type ErrorDetail } from './errors';
-import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, prefetchPlanReads, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
+import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, withBundleToDeploy, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
 import { DeploymentStore, type DeploymentOptions, type DeploymentRecord } from './deployments';
 import type { Logger } from './logger';
 import { describeApp } from './lifecycle';
@@ -61,17 +61,24 @@ function deployOptions(cp: ControlPlane, options: DeploymentOptions, environment
   };
 }
 
+/**
+ * Downloads and opens a bundle. With `deployOpts`, for a deploy (withBundleToDeploy): the plan's reads start from its
+ * preview, and `fn` gets the ports holding them; otherwise it gets the control plane's own.
+ */
 async function withBundleFromS3<T>(
   cp: ControlPlane,
   key: string,
-  fn: (app: AppBundle, open: (entry: string) => Promise<Readable>) => Promise<T>,
+  fn: (app: AppBundle, open: (entry: string) => Promise<Readable>, ports: DeployPorts) => Promise<T>,
   version?: { versionId?: string; etag?: string },
-  onPreview?: (preview: AppBundle) => void,
+  deployOpts?: DeployOptions,
 ): Promise<T> {
-  return cp.fetchBundle(key, (path) =>
-    withAppBundle(path, { strictness: 'deployable', label: key, limits: { maxBundleBytes: cp.maxBundleBytes }, ...(onPreview ? { onPreview } : {}) }, (app, open) =>
-      fn(app, async (e) => (await open(e)) as Readable),
-    ),
+  const bundleOpts = { strictness: 'deployable' as const, label: key, limits: { maxBundleBytes: cp.maxBundleBytes } };
+  return cp.fetchBundle(
+    key,
+    (path) =>
+      deployOpts
+        ? withBundleToDeploy(path, bundleOpts, cp.ports, deployOpts, fn)
+        : withAppBundle(path, bundleOpts, (app, open) => fn(app, async (e) => (await open(e)) as Readable, cp.ports)),
     version,
   );
 }
@@ -133,14 +140,11 @@ export async function runDeployment(cp: ControlPlane, id: string, environment?: 
   let record: DeploymentRecord;
   try {
     const opts = { ...deployOptions(cp, started.options, environment, false), lockHolder: `deployment ${id}` };
-    // As appsctl does: the plan's reads start as soon as the bundle's names are known, while its data is still checked.
-    let planPorts: DeployPorts = cp.ports;
-    const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(cp.ports, preview, opts));
-    const outcome = await withBundleFromS3(cp, started.bundle.key, async (app, open) => {
+    const outcome = await withBundleFromS3(cp, started.bundle.key, async (app, open, planPorts) => {
       await cp.store.update(id, (r) => ({ ...r, app: { appId: app.manifest.app_id, version: app.manifest.version ?? '' } }));
       const warnings = cp.ports.mattermost ? [] : ['Mattermost is not configured (MM_SERVICESETTINGS_SITEURL, MM_ADMIN_TOKEN): the app was deployed but not listed'];
       return { ...(await deploy(planPorts, { app, open }, opts, cp.logger, onProgress)), warnings, manifest: app.manifest };
-    }, { ...(started.bundle.versionId ? { versionId: started.bundle.versionId } : {}), ...(started.bundle.etag ? { etag: started.bundle.etag } : {}) }, onPreview);
+    }, { ...(started.bundle.versionId ? { versionId: started.bundle.versionId } : {}), ...(started.bundle.etag ? { etag: started.bundle.etag } : {}) }, opts);
     if (timer) clearTimeout(timer), (timer = undefined);
     await flush();
     const result = outcome.result!;

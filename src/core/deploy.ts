@@ -7,7 +7,7 @@ import { DEPLOY_SECTIONS } from './manifest';
 import { staticKey } from './naming';
 import { addLambdaArns, ALLOW_LAMBDA_SID, IAM_POLICY_MAX_VERSIONS, parsePolicy, type PolicyDocument } from './policy';
 import type { FunctionInfo, IamPort, LambdaPort, MattermostPort, S3Port } from './ports';
-import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
+import { withAppBundle, type AppBundle, type AppBundleOptions, type PlannedFunction, type PlannedStatic } from './provision';
 import { appLockIsStale, withAppLock, type AppLockHolder } from './app-lock';
 import { DeploymentStore } from './deployments';
 
@@ -233,6 +233,22 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
     manifest: { key: manifestKey, action: manifestAction },
     warnings,
   };
+}
+
+/**
+ * withAppBundle for a deploy: the plan's reads start from the bundle's preview (prefetchPlanReads) while its data is
+ * still checked, and `fn` gets the ports that hold them, to deploy with.
+ */
+export function withBundleToDeploy<T>(
+  path: string,
+  bundleOpts: Omit<AppBundleOptions, 'onPreview'>,
+  ports: DeployPorts,
+  opts: DeployOptions,
+  fn: (app: AppBundle, open: (entryName: string) => Promise<Readable>, planPorts: DeployPorts) => Promise<T>,
+): Promise<T> {
+  let planPorts = ports;
+  const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(ports, preview, opts));
+  return withAppBundle(path, { ...bundleOpts, onPreview }, (app, open) => fn(app, async (e) => (await open(e)) as Readable, planPorts));
 }
 
 /**

@@ -199,20 +199,22 @@ export function assertResolved(result: ResolveResult, strictness: Strictness, la
  * Opens, inspects (structure, limits, hashes) and resolves a bundle file, then runs `fn` while the bundle is open
  * (entry streams are only readable until it returns).
  */
+export interface AppBundleOptions {
+  limits?: Partial<BundleLimits>;
+  strictness: Strictness;
+  label?: string;
+  cache?: InspectionCache;
+  /**
+   * Told what the bundle will deploy (names, keys; hashes still empty) as soon as its central directory and manifest
+   * resolve without a problem, while its entries are still being read and checked: only for work that changes
+   * nothing (reads), since the bundle may still be refused for what its data holds.
+   */
+  onPreview?: (app: AppBundle) => void;
+}
+
 export async function withAppBundle<T>(
   path: string,
-  opts: {
-    limits?: Partial<BundleLimits>;
-    strictness: Strictness;
-    label?: string;
-    cache?: InspectionCache;
-    /**
-     * Told what the bundle will deploy (names, keys; hashes still empty) as soon as its central directory and manifest
-     * resolve without a problem, while its entries are still being read and checked: only for work that changes
-     * nothing (reads), since the bundle may still be refused for what its data holds.
-     */
-    onPreview?: (app: AppBundle) => void;
-  },
+  opts: AppBundleOptions,
   fn: (app: AppBundle, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => Promise<T>,
 ): Promise<T> {
   return withBundle(

@@ -1,10 +1,7 @@
-import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { readAwsTarget, readMattermostTarget, DEFAULTS } from '../../core/config';
-import { deploy, DEFAULT_DEPLOY_OPTIONS, prefetchPlanReads, type DeployOptions, type DeployPlan, type DeployResult, type ProgressEvent } from '../../core/deploy';
+import { deploy, DEFAULT_DEPLOY_OPTIONS, withBundleToDeploy, type DeployOptions, type DeployPlan, type DeployResult, type ProgressEvent } from '../../core/deploy';
 import { goMarshalIndent } from '../../core/gojson';
-import type { AppBundle } from '../../core/provision';
-import { withAppBundle } from '../../core/provision';
 import { inspectionCacheFromEnv } from '../../adapters/inspection-cache';
 import { processLockHolder } from '../../core/app-lock';
 import { makeDeployPorts } from '../../adapters/ports';
@@ -128,15 +125,13 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     lockHolder: processLockHolder('appsctl'),
   };
   const ports = makeDeployPorts(target, mattermost);
-  // The plan's reads start as soon as the manifest is read, while the rest of the bundle is still being validated.
-  let planPorts = ports;
-  const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(ports, preview, opts));
-  await withAppBundle(bundlePath, { strictness: 'deployable', label: bundlePath, cache: inspectionCacheFromEnv(ctx.env), onPreview }, async (app, open) => {
+  const bundleOpts = { strictness: 'deployable' as const, label: bundlePath, cache: inspectionCacheFromEnv(ctx.env) };
+  await withBundleToDeploy(bundlePath, bundleOpts, ports, opts, async (app, open, planPorts) => {
     const total = app.functions.length + app.statics.length + 3;
     const progress = progressReporter(ctx, total, (t) => process.stderr.write(t));
     let outcome;
     try {
-      outcome = await deploy(planPorts, { app, open: async (e) => (await open(e)) as Readable }, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
+      outcome = await deploy(planPorts, { app, open }, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
     } finally {
       progress.done();
     }
