@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs, { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import pLimit from 'p-limit';
@@ -276,18 +276,7 @@ export class Bundle {
       throw streamProblemError(entry, entryName, err);
     }
     // The same count as at inspection: an upload must never carry other bytes than the ones validated.
-    const declared = entry.uncompressedSize;
-    let size = 0;
-    const out = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        if (size > declared) cb(new EntrySizeMismatchError(`entry ${q(entryName)} declares ${declared} bytes but holds more`));
-        else cb(null, chunk);
-      },
-      flush(cb) {
-        cb(size < declared ? new EntrySizeMismatchError(`entry ${q(entryName)} declares ${declared} bytes but holds only ${size}`) : null);
-      },
-    });
+    const out = new SizeGuard(entryName, entry.uncompressedSize);
     // Errors surface as our named errors, not as yauzl's or zlib's anonymous ones.
     source.on('error', (err) => out.destroy(streamProblemError(entry, entryName, err)));
     // A consumer that gives up (an aborted upload) must release yauzl's hold on the file too.
@@ -327,12 +316,8 @@ export class Bundle {
     let manifestBytes: Buffer | undefined;
     if (manifest !== undefined) {
       const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of await this.openEntryData(manifest.entry)) {
-        size += (chunk as Buffer).length;
-        if (size > manifest.entry.uncompressedSize) throw new EntrySizeMismatchError(`entry ${q(manifest.name)} holds more than it declares`);
-        chunks.push(chunk as Buffer);
-      }
+      const collect = new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) });
+      await pipeline(await this.openEntryData(manifest.entry), new SizeGuard(manifest.name, manifest.entry.uncompressedSize), collect);
       manifestBytes = Buffer.concat(chunks);
     }
     return {
@@ -564,31 +549,14 @@ export class Bundle {
       if (this.closed) throw err;
       throw new EntryProblem(streamProblemError(entry, name, err));
     }
-    const declared = entry.uncompressedSize;
     const hash = createHash('sha256');
     const md5 = withMd5 ? createHash('md5') : undefined;
-    let size = 0;
     let crc = 0;
     // Our own count, independent of yauzl's: stop the inflation the moment an entry gives more than it declared.
-    const guard = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        if (size > declared) {
-          cb(new EntryProblem(new EntrySizeMismatchError(`entry ${q(name)} declares ${declared} bytes but holds more`)));
-          return;
-        }
-        hash.update(chunk);
-        md5?.update(chunk);
-        crc = crc32(chunk, crc);
-        cb(null, chunk);
-      },
-      flush(cb) {
-        if (size < declared) {
-          cb(new EntryProblem(new EntrySizeMismatchError(`entry ${q(name)} declares ${declared} bytes but holds only ${size}`)));
-          return;
-        }
-        cb();
-      },
+    const guard = new SizeGuard(name, entry.uncompressedSize, (chunk) => {
+      hash.update(chunk);
+      md5?.update(chunk);
+      crc = crc32(chunk, crc);
     });
     try {
       await pipeline(source, guard, sink);
@@ -597,7 +565,7 @@ export class Bundle {
       if (isFsError(err)) throw err;
       throw new EntryProblem(streamProblemError(entry, name, err));
     }
-    return { size, sha256: hash.digest(), crc, ...(md5 ? { md5: md5.digest() } : {}) };
+    return { size: guard.bytes, sha256: hash.digest(), crc, ...(md5 ? { md5: md5.digest() } : {}) };
   }
 
   /**
@@ -645,6 +613,33 @@ function mergeLimits(limits: Partial<BundleLimits> | undefined): BundleLimits {
     if (value !== undefined) merged[key] = value;
   }
   return merged;
+}
+
+/**
+ * Passes an entry's uncompressed bytes on, counting them ourselves: more than the entry declares fails at the first
+ * byte too many (stopping the inflation), fewer fails at the end; `onChunk` sees each chunk that passed.
+ */
+class SizeGuard extends Transform {
+  bytes = 0;
+  constructor(
+    private readonly entryName: string,
+    private readonly declared: number,
+    private readonly onChunk: (chunk: Buffer) => void = () => {},
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.declared) {
+      cb(new EntrySizeMismatchError(`entry ${q(this.entryName)} declares ${this.declared} bytes but holds more`));
+      return;
+    }
+    this.onChunk(chunk);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    cb(this.bytes < this.declared ? new EntrySizeMismatchError(`entry ${q(this.entryName)} declares ${this.declared} bytes but holds only ${this.bytes}`) : null);
+  }
 }
 
 /**
