@@ -31,30 +31,9 @@ import {
   type ErrorDetail,
 } from './errors';
 
-export interface BundleLimits {
-  /** Size of the bundle file itself. */
-  maxBundleBytes: number;
-  /** Entries in the bundle's central directory. */
-  maxEntries: number;
-  /** Declared uncompressed bytes of every entry, plus the declared contents of every function zip. */
-  maxTotalUncompressedBytes: number;
-  /** One function zip, both as an entry of the bundle and as the sum of its own contents. */
-  maxFunctionUncompressedBytes: number;
-  /** Declared uncompressed / compressed size of one entry (bundle entries and function zip entries). */
-  maxCompressionRatio: number;
-  maxManifestBytes: number;
-}
+import { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from './limits';
 
-const MiB = 1024 * 1024;
-
-export const DEFAULT_BUNDLE_LIMITS: BundleLimits = Object.freeze({
-  maxBundleBytes: 512 * MiB,
-  maxEntries: 10_000,
-  maxTotalUncompressedBytes: 1024 * MiB,
-  maxFunctionUncompressedBytes: 250 * MiB,
-  maxCompressionRatio: 200,
-  maxManifestBytes: 1 * MiB,
-});
+export { DEFAULT_BUNDLE_LIMITS, type BundleLimits };
 
 /**
  * Entries that declare at most this many uncompressed bytes are exempt from the ratio limit. A few KiB of one repeated

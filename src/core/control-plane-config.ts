@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULTS, ENV, type Env } from './config';
 import { ConfigError } from './errors';
-import { DEFAULT_BUNDLE_LIMITS } from './bundle';
+import { DEFAULT_BUNDLE_LIMITS } from './limits';
 
 /**
  * Configuration of the deployed control plane and of the local stack (design.md §3), validated once per process.

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULTS, ENV, readAwsTarget, readMattermostTarget } from '../../core/config';
 import { processLockHolder } from '../../core/app-lock';
-import { DEFAULT_BUNDLE_LIMITS } from '../../core/bundle';
+import { DEFAULT_BUNDLE_LIMITS } from '../../core/limits';
 import type { ControlPlane } from '../../core/control-plane';
 import { DeploymentStore } from '../../core/deployments';
 import { AppsDeployerError } from '../../core/errors';
