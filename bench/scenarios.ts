@@ -148,9 +148,9 @@ export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle, cache: '
       { strictness: 'deployable', label: 'bench bundle', cache: new DirectoryInspectionCache(env.cacheDir) },
       makeDeployPorts(env.target),
       opts,
-      async (app, open, planPorts) => {
+      async (source, planPorts) => {
         validateMs = performance.now() - t0;
-        return (await deploy(planPorts, { app, open }, opts, silentLogger)).result;
+        return (await deploy(planPorts, source, opts, silentLogger)).result;
       },
     ),
   );

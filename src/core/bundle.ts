@@ -65,6 +65,22 @@ export interface BundleStaticFile extends BundleFile {
   md5Hex: string;
 }
 
+/** One entry whose own checks passed during the data pass (the bundle as a whole may still be refused). */
+export interface CheckedEntry {
+  kind: 'function' | 'static';
+  file: BundleFile;
+  /** Statics only: the MD5 of the bytes (see BundleStaticFile). */
+  md5Hex?: string;
+  /**
+   * A static asset of at most CHECKED_BYTES_KEPT: its bytes as checked, so that the listener need not read and inflate
+   * them a second time. Gone when the listener lets go of it.
+   */
+  bytes?: Buffer;
+}
+
+/** See CheckedEntry.bytes: at most DATA_PASS_CONCURRENCY of these are held by the data pass at once. */
+const CHECKED_BYTES_KEPT = 1024 * 1024;
+
 export interface InspectedBundle {
   /** The top-level entry named exactly `manifest.json`, undefined when there is none. */
   manifestBytes: Buffer | undefined;
@@ -199,6 +215,14 @@ export class Bundle {
   private metadata: Promise<EntryInfo[]> | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly tempFiles = new Map<string, string>();
+  /** Entries whose own checks passed, which openReadStream serves before the inspection as a whole has ended. */
+  private readonly checked = new Set<string>();
+  /**
+   * Told of each function zip and static asset as soon as its own checks pass (size, CRC-32, hashes, a function zip's own
+   * directory), while the data pass goes on; never told for a bundle found in the inspection cache. For work that can
+   * be undone if the bundle is refused after all (a deploy's head start, src/core/head-start.ts).
+   */
+  onEntryChecked: ((entry: CheckedEntry) => void) | undefined;
   private tempDir: Promise<string> | undefined;
   private spoolCount = 0;
   private closed = false;
@@ -238,11 +262,13 @@ export class Bundle {
 
   /**
    * A fresh stream of one entry's uncompressed bytes. Inspects the bundle first if that has not happened, so no byte of
-   * an unsafe bundle is ever handed out. Function zips are served from their spooled copy on disk.
+   * an unsafe bundle is ever handed out, but for an entry that onEntryChecked was told of: its own bytes were checked,
+   * and whoever asks for them before the bundle is known good undoes what it did if the bundle is refused. Function
+   * zips are served from their spooled copy on disk.
    */
   async openReadStream(entryName: string): Promise<Readable> {
     this.assertOpen();
-    await this.inspect();
+    if (!this.checked.has(entryName)) await this.inspect();
     this.assertOpen();
     const spooled = this.tempFiles.get(entryName);
     if (spooled !== undefined) return createReadStream(spooled, { highWaterMark: READ_CHUNK_BYTES });
@@ -275,6 +301,7 @@ export class Bundle {
     const dir = await this.tempDir?.catch(() => undefined);
     this.tempDir = undefined;
     this.tempFiles.clear();
+    this.checked.clear();
     if (dir !== undefined) await fsp.rm(dir, { recursive: true, force: true });
   }
 
@@ -477,6 +504,7 @@ export class Bundle {
     const problems = new Problems();
     let spoolPath: string | undefined;
     let manifestChunks: Buffer[] | undefined;
+    let keptChunks: Buffer[] | undefined;
     let sink: Writable;
     if (kind === 'function') {
       // Temp files are named by position, never by entry name: the name is untrusted input.
@@ -485,6 +513,10 @@ export class Bundle {
     } else if (kind === 'manifest') {
       const chunks: Buffer[] = [];
       manifestChunks = chunks;
+      sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) });
+    } else if (kind === 'static' && this.onEntryChecked && entry.uncompressedSize <= CHECKED_BYTES_KEPT) {
+      const chunks: Buffer[] = [];
+      keptChunks = chunks;
       sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) });
     } else {
       sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
@@ -509,6 +541,16 @@ export class Bundle {
       sha256Base64: read.sha256.toString('base64'),
     };
     const innerBytes = spoolPath === undefined ? 0 : await checkNestedZip(spoolPath, name, this.limits, problems);
+    if (problems.size === 0 && (kind === 'function' || kind === 'static') && this.onEntryChecked && !this.closed) {
+      if (spoolPath !== undefined) this.tempFiles.set(name, spoolPath);
+      this.checked.add(name);
+      const md5Hex = read.md5?.toString('hex');
+      try {
+        this.onEntryChecked({ kind, file, ...(md5Hex === undefined ? {} : { md5Hex }), ...(keptChunks ? { bytes: Buffer.concat(keptChunks) } : {}) });
+      } catch {
+        // A listener's failure is its own; the inspection goes on.
+      }
+    }
     return {
       problems,
       file,

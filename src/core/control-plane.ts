@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppsDeployerError, BundleLimitError, NotFoundError, type ErrorDetail } from './errors';
-import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, withBundleToDeploy, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
+import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, withBundleToDeploy, type BundleSource, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
 import { DeploymentStore, type DeploymentOptions, type DeploymentRecord } from './deployments';
 import type { Logger } from './logger';
 import { describeApp } from './lifecycle';
@@ -63,12 +63,13 @@ function deployOptions(cp: ControlPlane, options: DeploymentOptions, environment
 
 /**
  * Downloads and opens a bundle. With `deployOpts`, for a deploy (withBundleToDeploy): the plan's reads start from its
- * preview, and `fn` gets the ports holding them; otherwise it gets the control plane's own.
+ * preview (and uploads may start before it is known good: src/core/head-start.ts), and `fn` gets the ports holding them;
+ * otherwise it gets the control plane's own.
  */
 async function withBundleFromS3<T>(
   cp: ControlPlane,
   key: string,
-  fn: (app: AppBundle, open: (entry: string) => Promise<Readable>, ports: DeployPorts) => Promise<T>,
+  fn: (source: BundleSource, ports: DeployPorts) => Promise<T>,
   version?: { versionId?: string; etag?: string },
   deployOpts?: DeployOptions,
 ): Promise<T> {
@@ -78,7 +79,7 @@ async function withBundleFromS3<T>(
     (path) =>
       deployOpts
         ? withBundleToDeploy(path, bundleOpts, cp.ports, deployOpts, fn)
-        : withAppBundle(path, bundleOpts, (app, open) => fn(app, async (e) => (await open(e)) as Readable, cp.ports)),
+        : withAppBundle(path, bundleOpts, (app, open) => fn({ app, open: async (e) => (await open(e)) as Readable }, cp.ports)),
     version,
   );
 }
@@ -90,7 +91,7 @@ export async function startDeployment(cp: ControlPlane, req: DeployRequest): Pro
   if (head.size > cp.maxBundleBytes) throw new BundleLimitError(`${req.bundleKey} is ${head.size} bytes, over the bundle limit of ${cp.maxBundleBytes} bytes`);
   const options: DeploymentOptions = { install: req.install, update: req.update, policy: req.policy, executeRole: req.executeRole, envKeys: Object.keys(req.env ?? {}).sort() };
   if (req.dryRun) {
-    const plan = await withBundleFromS3(cp, req.bundleKey, (app, open) => planDeploy(cp.ports, { app, open }, deployOptions(cp, options, req.env, true)));
+    const plan = await withBundleFromS3(cp, req.bundleKey, (source) => planDeploy(cp.ports, source, deployOptions(cp, options, req.env, true)));
     return { dryRun: true, plan };
   }
   if (!cp.worker) throw new Error('startDeployment: no worker configured');
@@ -140,10 +141,11 @@ export async function runDeployment(cp: ControlPlane, id: string, environment?: 
   let record: DeploymentRecord;
   try {
     const opts = { ...deployOptions(cp, started.options, environment, false), lockHolder: `deployment ${id}` };
-    const outcome = await withBundleFromS3(cp, started.bundle.key, async (app, open, planPorts) => {
+    const outcome = await withBundleFromS3(cp, started.bundle.key, async (source, planPorts) => {
+      const { app } = source;
       await cp.store.update(id, (r) => ({ ...r, app: { appId: app.manifest.app_id, version: app.manifest.version ?? '' } }));
       const warnings = cp.ports.mattermost ? [] : ['Mattermost is not configured (MM_SERVICESETTINGS_SITEURL, MM_ADMIN_TOKEN): the app was deployed but not listed'];
-      return { ...(await deploy(planPorts, { app, open }, opts, cp.logger, onProgress)), warnings, manifest: app.manifest };
+      return { ...(await deploy(planPorts, source, opts, cp.logger, onProgress)), warnings, manifest: app.manifest };
     }, { ...(started.bundle.versionId ? { versionId: started.bundle.versionId } : {}), ...(started.bundle.etag ? { etag: started.bundle.etag } : {}) }, opts);
     if (timer) clearTimeout(timer), (timer = undefined);
     await flush();

@@ -6,8 +6,10 @@ import type { Logger } from './logger';
 import { DEPLOY_SECTIONS } from './manifest';
 import { staticKey } from './naming';
 import { addLambdaArns, ALLOW_LAMBDA_SID, IAM_POLICY_MAX_VERSIONS, parsePolicy, type PolicyDocument } from './policy';
-import type { FunctionInfo, IamPort, LambdaPort, MattermostPort, S3Port } from './ports';
+import type { FunctionInfo, IamEntity, IamPolicy, IamPort, LambdaPort, ListedObject, MattermostPort, S3Port } from './ports';
 import { withAppBundle, type AppBundle, type AppBundleOptions, type PlannedFunction, type PlannedStatic } from './provision';
+import { codeKey, codeObject, SHA_METADATA, staticObject } from './objects';
+import { HeadStart, type HeadStartHandle } from './head-start';
 import { appLockIsStale, withAppLock, type AppLockHolder } from './app-lock';
 import { DeploymentStore } from './deployments';
 
@@ -54,9 +56,13 @@ export interface BundleSource {
   app: AppBundle;
   /** A fresh stream of one bundle entry. */
   open(entryName: string): Promise<Readable>;
+  /** Uploads made while the bundle was validated, and the app lock they were made under (withBundleToDeploy). */
+  headStart?: HeadStartHandle;
 }
 
 export type Action = 'create' | 'update' | 'unchanged';
+
+export { codeKey } from './objects';
 
 export interface FunctionPlan {
   name: string;
@@ -97,13 +103,6 @@ export interface DeployResult extends DeployPlan {
 
 export type ProgressEvent = { step: 'static' | 'code' | 'function' | 'policy' | 'manifest' | 'mattermost'; name: string; action: string };
 
-/** Lambda answers CodeSha256 as base64(sha256(zip)). The code object's key is content-addressed, so unchanged code is never uploaded twice. */
-export function codeKey(lambdaName: string, sha256Hex: string): string {
-  return `functions/${lambdaName}/${sha256Hex}.zip`;
-}
-
-const SHA_METADATA = 'sha256';
-
 function accountOf(arn: string): string {
   return arn.split(':')[4] ?? '';
 }
@@ -112,17 +111,6 @@ function sameEnv(a: Record<string, string>, b: Record<string, string>): boolean 
   const ka = Object.keys(a).sort();
   const kb = Object.keys(b).sort();
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8',
-  '.css': 'text/css', '.js': 'text/javascript', '.mjs': 'text/javascript', '.svg': 'image/svg+xml', '.png': 'image/png',
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.ico': 'image/x-icon', '.md': 'text/markdown',
-};
-
-function contentType(name: string): string {
-  const dot = name.lastIndexOf('.');
-  return (dot >= 0 && CONTENT_TYPES[name.slice(dot).toLowerCase()]) || 'application/octet-stream';
 }
 
 /**
@@ -165,7 +153,7 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
     const base = {
       name: f.name,
       lambdaName: f.lambdaName,
-      arn: found?.arn ?? `arn:aws:lambda:${ports.region}:${account}:function:${f.lambdaName}`,
+      arn: functionArn(found, ports.region, role.arn, f.lambdaName),
       codeKey: codeKey(f.lambdaName, f.file.sha256Hex),
       codeSha256: f.file.sha256Base64,
     };
@@ -236,19 +224,37 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
 }
 
 /**
- * withAppBundle for a deploy: the plan's reads start from the bundle's preview (prefetchPlanReads) while its data is
- * still checked, and `fn` gets the ports that hold them, to deploy with.
+ * withAppBundle for a deploy, which starts while the bundle's data is still being checked: from the bundle's preview,
+ * the plan's reads (prefetchPlanReads), and unless it is a dry run, the uploads of new objects as each entry passes its
+ * checks (HeadStart: under the app lock, undone if the bundle or the plan is refused). `fn` gets the bundle, with the
+ * head start's handle, and the ports that hold the early reads, to deploy with.
  */
-export function withBundleToDeploy<T>(
+export async function withBundleToDeploy<T>(
   path: string,
-  bundleOpts: Omit<AppBundleOptions, 'onPreview'>,
+  bundleOpts: Omit<AppBundleOptions, 'onPreview' | 'onEntryChecked'>,
   ports: DeployPorts,
   opts: DeployOptions,
-  fn: (app: AppBundle, open: (entryName: string) => Promise<Readable>, planPorts: DeployPorts) => Promise<T>,
+  fn: (source: BundleSource, planPorts: DeployPorts) => Promise<T>,
 ): Promise<T> {
   let planPorts = ports;
-  const onPreview = (preview: AppBundle) => (planPorts = prefetchPlanReads(ports, preview, opts));
-  return withAppBundle(path, { ...bundleOpts, onPreview }, (app, open) => fn(app, async (e) => (await open(e)) as Readable, planPorts));
+  const head = opts.dryRun ? undefined : new HeadStart(ports.s3, { concurrency: opts.concurrency, lockHolder: opts.lockHolder ?? 'appsctl' });
+  const onPreview = (preview: AppBundle) => {
+    const reads = startPlanReads(ports, preview, opts);
+    planPorts = reads.ports;
+    head?.begin(preview, worthAHeadStart(ports, reads, preview, opts).catch(() => false));
+  };
+  try {
+    return await withAppBundle(
+      path,
+      { ...bundleOpts, onPreview, ...(head ? { onEntryChecked: head.offer.bind(head) } : {}) },
+      async (app, open) => {
+        const headStart = await head?.ready();
+        return fn({ app, open: async (e) => (await open(e)) as Readable, ...(headStart ? { headStart } : {}) }, planPorts);
+      },
+    );
+  } finally {
+    await head?.finish();
+  }
 }
 
 /**
@@ -257,6 +263,16 @@ export function withBundleToDeploy<T>(
  * made with them is as fresh as one made when the reads started, which the app lock and re-plan already allow for.
  */
 export function prefetchPlanReads(ports: DeployPorts, app: AppBundle, opts: DeployOptions): DeployPorts {
+  return startPlanReads(ports, app, opts).ports;
+}
+
+/** The early reads: `ports` hand each to the first call asking for it; `peek` looks at one without taking it. */
+interface PlanReads {
+  ports: DeployPorts;
+  peek(method: string, ...args: string[]): Promise<unknown> | undefined;
+}
+
+function startPlanReads(ports: DeployPorts, app: AppBundle, opts: DeployOptions): PlanReads {
   const appId = app.manifest.app_id;
   const version = app.manifest.version ?? '';
   const limit = pLimit(opts.concurrency);
@@ -294,11 +310,44 @@ export function prefetchPlanReads(ports: DeployPorts, app: AppBundle, opts: Depl
       },
     });
   return {
-    ...ports,
-    iam: withAhead(ports.iam, ['getRole', 'findPolicy', 'getPolicyDocument']),
-    lambda: withAhead(ports.lambda, ['getFunction']),
-    s3: withAhead(ports.s3, ['listKeys', 'headObject']),
+    ports: {
+      ...ports,
+      iam: withAhead(ports.iam, ['getRole', 'findPolicy', 'getPolicyDocument']),
+      lambda: withAhead(ports.lambda, ['getFunction']),
+      s3: withAhead(ports.s3, ['listKeys', 'headObject']),
+    },
+    peek: (method, ...args) => ahead.get(`${method} ${args.join(' ')}`),
   };
+}
+
+/**
+ * Whether a head start is worth its lock and sure not to be undone for what names alone tell: something in the bundle
+ * does not exist yet (a function, an asset's key), and the plan will not refuse the deploy for a missing role or policy,
+ * a policy that cannot grow, or (without --update) a function that exists and may differ. Read from the early reads,
+ * taken before the lock: a deploy that finds nothing new takes no lock early, nor does one that will be refused.
+ */
+async function worthAHeadStart(ports: DeployPorts, reads: PlanReads, app: AppBundle, opts: DeployOptions): Promise<boolean> {
+  const read = <T>(method: string, ...args: string[]) => (reads.peek(method, ...args) ?? Promise.resolve(undefined)) as Promise<T | undefined>;
+  const appId = app.manifest.app_id;
+  const version = app.manifest.version ?? '';
+  const [role, policy, listed, existing] = await Promise.all([
+    read<IamEntity>('getRole', opts.executeRoleName),
+    read<IamPolicy>('findPolicy', opts.policyName),
+    app.statics.length > 0 ? read<ListedObject[]>('listKeys', staticKey(appId, version, '')) : Promise.resolve([]),
+    Promise.all(app.functions.map((f) => read<FunctionInfo>('getFunction', f.lambdaName))),
+  ]);
+  if (!role || !policy || listed === undefined) return false;
+  if (!opts.update && existing.some((f) => f !== undefined)) return false;
+  const keys = new Set(listed.map((o) => o.key));
+  if (!existing.some((f) => f === undefined) && app.statics.every((s) => keys.has(s.key))) return false;
+  const doc = (await read<string>('getPolicyDocument', policy.arn, policy.defaultVersionId)) ?? (await ports.iam.getPolicyDocument(policy.arn, policy.defaultVersionId));
+  const arns = app.functions.map((f, i) => functionArn(existing[i], ports.region, role.arn, f.lambdaName));
+  await growInvokePolicy(ports.lambda, parsePolicy(doc).doc, arns, policy.name, pLimit(opts.concurrency));
+  return true;
+}
+
+function functionArn(found: FunctionInfo | undefined, region: string, roleArn: string, lambdaName: string): string {
+  return found?.arn ?? `arn:aws:lambda:${region}:${accountOf(roleArn)}:function:${lambdaName}`;
 }
 
 /**
@@ -354,6 +403,16 @@ export async function deploy(
   staleLock.catch(() => undefined);
   const first = await planDeploy(ports, source, opts);
   const lockOptions = { onTakeover: (message: string) => logger.warn(message) };
+  const { headStart } = source;
+  if (headStart && !opts.dryRun) {
+    // The head start holds the app lock already, taken before its first upload: plan again only if the lock was not
+    // free when asked for, as below.
+    staleLock.catch(() => undefined);
+    for (const w of headStart.warnings) logger.warn(w);
+    const plan = headStart.firstTry ? first : await planDeploy(ports, source, opts);
+    for (const w of plan.warnings) logger.warn(w);
+    return apply(ports, source, opts, plan, logger, onProgress);
+  }
   if (opts.dryRun || !hasAwsChanges(first)) {
     for (const w of first.warnings) logger.warn(w);
     if (opts.dryRun) return { plan: first };
@@ -398,7 +457,8 @@ async function apply(
   logger: Logger,
   onProgress: (e: ProgressEvent) => void,
 ): Promise<{ plan: DeployPlan; result: DeployResult }> {
-  const { app } = source;
+  const { app, headStart } = source;
+  headStart?.commit();
   const limit = pLimit(opts.concurrency);
   const staticsByName = new Map(app.statics.map((s) => [s.name, s]));
   const functionsByName = new Map(app.functions.map((f) => [f.name, f]));
@@ -408,37 +468,29 @@ async function apply(
   // under the version's prefix, code under the private content-addressed functions/ prefix, and a function or a policy
   // statement nobody lists is never invoked. Code objects go first in the upload pool, so that each function is
   // created from its code while the assets still upload, and the biggest uploads do not wait for the last asset.
+  // What the head start uploaded while the bundle was validated (new objects only) is not uploaded again.
   const codeUploads = new Map<string, Promise<void>>();
   for (const fp of plan.functions.filter((x) => x.action === 'create' || x.changes.includes('code'))) {
+    const f = functionsByName.get(fp.name)!;
     codeUploads.set(
       fp.name,
-      limit(async () => {
-        const f = functionsByName.get(fp.name)!;
-        const head = await ports.s3.headObject(fp.codeKey);
-        if (!head || head.metadata[SHA_METADATA] !== f.file.sha256Hex) {
-          await ports.s3.putObject({
-            key: fp.codeKey,
-            body: () => source.open(f.file.entryName),
-            contentLength: f.file.size,
-            contentType: 'application/zip',
-            metadata: { [SHA_METADATA]: f.file.sha256Hex },
-            sha256Base64: f.file.sha256Base64,
-          });
-          onProgress({ step: 'code', name: fp.name, action: 'upload' });
-        }
-      }),
+      (async () => {
+        // Awaited outside the pool: the head start's uploads have a pool of their own.
+        if (await headStart?.uploaded(fp.codeKey, f.file.sha256Hex)) return onProgress({ step: 'code', name: fp.name, action: 'upload' });
+        await limit(() => uploadCode(ports.s3, source, fp, f, onProgress));
+      })(),
     );
   }
   const staticUploads = plan.statics
     .filter((s) => s.action !== 'unchanged')
-    .map((s) =>
-      limit(async () => {
-        const planned = staticsByName.get(s.name)!;
-        await uploadStatic(ports.s3, source, planned);
+    .map(async (s) => {
+      const planned = staticsByName.get(s.name)!;
+      if (!(await headStart?.uploaded(s.key, planned.file.sha256Hex))) {
+        await limit(() => ports.s3.putObject(staticObject(planned, source.open)));
         logger.debug('uploaded static asset to S3', { key: s.key });
-        onProgress({ step: 'static', name: s.name, action: s.action });
-      }),
-    );
+      }
+      onProgress({ step: 'static', name: s.name, action: s.action });
+    });
   // Lambda calls are not uploads: they have a pool of their own, so that they never queue behind assets.
   const lambdaLimit = pLimit(opts.concurrency);
   const functionChangesDone = plan.functions
@@ -549,15 +601,12 @@ async function applyFunction(ports: DeployPorts, fp: FunctionPlan, f: PlannedFun
   logger.info('updated function', { name: fp.lambdaName, changes: fp.changes.join(',') });
 }
 
-async function uploadStatic(s3: S3Port, source: BundleSource, s: PlannedStatic): Promise<void> {
-  await s3.putObject({
-    key: s.key,
-    body: () => source.open(s.file.entryName),
-    contentLength: s.file.size,
-    contentType: contentType(s.name),
-    metadata: { [SHA_METADATA]: s.file.sha256Hex },
-    sha256Base64: s.file.sha256Base64,
-  });
+/** A function's code object, unless it is there already (content-addressed: same key, same bytes). */
+async function uploadCode(s3: S3Port, source: BundleSource, fp: FunctionPlan, f: PlannedFunction, onProgress: (e: ProgressEvent) => void): Promise<void> {
+  const head = await s3.headObject(fp.codeKey);
+  if (head && head.metadata[SHA_METADATA] === f.file.sha256Hex) return;
+  await s3.putObject(codeObject(f, fp.codeKey, source.open));
+  onProgress({ step: 'code', name: fp.name, action: 'upload' });
 }
 
 /** Deletes the oldest non-default versions of a managed policy until one more fits within IAM's 5. */

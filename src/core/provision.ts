@@ -4,7 +4,7 @@ import { GoMap, goMarshalIndent } from './gojson';
 import { awsLambdaFunctions, manifestIssues, type AwsLambdaFunction, type Manifest } from './manifest';
 import { lambdaName, lambdaNameProblem, manifestKey, staticKey } from './naming';
 import { runtimeStatus } from './runtimes';
-import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type BundleStaticFile, type InspectedBundle, type InspectionCache } from './bundle';
+import { withBundle, type BundleFile, type BundleFunctionFile, type BundleLimits, type BundleStaticFile, type CheckedEntry, type InspectedBundle, type InspectionCache } from './bundle';
 
 /**
  * DeployData (ProvisionData before v0.7): what `appsctl generate-terraform-data` prints and what every deploy path
@@ -210,6 +210,8 @@ export interface AppBundleOptions {
    * nothing (reads), since the bundle may still be refused for what its data holds.
    */
   onPreview?: (app: AppBundle) => void;
+  /** Bundle.onEntryChecked: each function zip and asset whose own bytes passed their checks, before the whole bundle has. */
+  onEntryChecked?: (entry: CheckedEntry, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => void;
 }
 
 export async function withAppBundle<T>(
@@ -224,6 +226,8 @@ export async function withAppBundle<T>(
       // A head start only: whatever is wrong is found and reported by inspect() below, and then nothing is told; nor
       // is anything told once inspect() has ended (a bundle found in the cache can be quicker than its preview).
       let inspected: InspectedBundle | undefined;
+      const onChecked = opts.onEntryChecked;
+      b.onEntryChecked = onChecked && ((entry) => onChecked(entry, (entryName) => b.openReadStream(entryName)));
       if (opts.onPreview) {
         const tell = opts.onPreview;
         b.preview()

@@ -126,12 +126,13 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
   };
   const ports = makeDeployPorts(target, mattermost);
   const bundleOpts = { strictness: 'deployable' as const, label: bundlePath, cache: inspectionCacheFromEnv(ctx.env) };
-  await withBundleToDeploy(bundlePath, bundleOpts, ports, opts, async (app, open, planPorts) => {
+  await withBundleToDeploy(bundlePath, bundleOpts, ports, opts, async (source, planPorts) => {
+    const { app } = source;
     const total = app.functions.length + app.statics.length + 3;
     const progress = progressReporter(ctx, total, (t) => process.stderr.write(t));
     let outcome;
     try {
-      outcome = await deploy(planPorts, { app, open }, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
+      outcome = await deploy(planPorts, source, opts, ctx.logger, withFailpoint(ctx.env, progress.onProgress));
     } finally {
       progress.done();
     }

@@ -1,0 +1,210 @@
+import type { Readable } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { withAppLock, type AppLockHolder } from './app-lock';
+import type { CheckedEntry } from './bundle';
+import { staticKey } from './naming';
+import { codeKey, codeObject, SHA_METADATA, staticObject } from './objects';
+import type { PutObjectInput, S3Port } from './ports';
+import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
+
+/**
+ * A first deploy's uploads, started while the bundle is still being validated.
+ *
+ * Validation reads, inflates and hashes every byte of the bundle before the plan; uploading only afterwards put all of
+ * it on the deploy's critical path (on the benchmark's 75 MiB bundle, a third of the time above the raw-upload floor).
+ * The head start uploads each function zip and asset as soon as its own bytes have passed their checks, on these terms:
+ *
+ * - Only objects that do not exist yet, under keys nothing names before this deploy's manifest: the version's static
+ *   prefix and the private, content-addressed functions/ prefix. Nothing that exists is overwritten (an existing asset
+ *   that differs, a function) before the bundle as a whole is known good; that stays with the apply step.
+ * - Only while holding the app's lock, taken before the static prefix is listed: no other deployer of the app can
+ *   create or rely on these keys meanwhile, and every PUT is conditional (`If-None-Match: *`) as well.
+ * - If the bundle is refused after all (a later entry is bad, the plan finds a conflict), every object it created is
+ *   deleted before the lock is released: bad input still changes nothing. Once the apply step has begun, what was
+ *   uploaded stays, as every upload of apply does (a re-run completes a failed deploy).
+ *
+ * It is best effort: a lock held by another deployer, or a failed upload, only means the apply step uploads it.
+ */
+export interface HeadStartHandle {
+  /** Whether the app lock was free when asked for (withAppLock's firstTry): if not, the plan's early reads are stale. */
+  readonly firstTry: boolean;
+  /** Resolves true when this run created `key` with the given SHA-256, false when the apply step must see to it. */
+  uploaded(key: string, sha256Hex: string): Promise<boolean>;
+  /** Called when the apply step begins: from then on, a failure leaves what was uploaded. */
+  commit(): void;
+  /** For the deploy's log: a stale lock taken over (withAppLock's onTakeover). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Checked bytes held for upload at most: when validation runs ahead of the uploads, later assets are read from the
+ * bundle again instead, so that memory stays flat whatever the bundle's size.
+ */
+const HELD_BYTES_MAX = 16 * 1024 * 1024;
+
+type Target = { kind: 'static'; planned: PlannedStatic } | { kind: 'function'; planned: PlannedFunction };
+type Open = (entryName: string) => Promise<NodeJS.ReadableStream>;
+
+export interface HeadStartOptions {
+  concurrency: number;
+  lockHolder: string | AppLockHolder;
+}
+
+export class HeadStart implements HeadStartHandle {
+  private targets: Map<string, Target> | undefined;
+  private readonly waiting: Array<[CheckedEntry, Open]> = [];
+  private readonly uploads = new Map<string, { sha256Hex: string; created: Promise<boolean> }>();
+  private readonly limit: LimitFunction;
+  private lock: Promise<{ firstTry: boolean } | undefined> | undefined;
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  private known: Promise<Set<string>> | undefined;
+  private stopped = false;
+  /** Bytes of checked assets waiting for their upload (CheckedEntry.bytes). */
+  private heldBytes = 0;
+  private committed = false;
+  firstTry = false;
+  readonly warnings: string[] = [];
+
+  constructor(
+    private readonly s3: S3Port,
+    private readonly opts: HeadStartOptions,
+  ) {
+    this.limit = pLimit(opts.concurrency);
+  }
+
+  /**
+   * The bundle's preview resolved: what each entry deploys as is known. Once `worthIt` says so, the app lock is asked
+   * for; when it says no, nothing is uploaded early.
+   */
+  begin(preview: AppBundle, worthIt: Promise<boolean>): void {
+    if (this.stopped || this.targets) return;
+    this.targets = new Map<string, Target>([
+      ...preview.functions.map((f): [string, Target] => [f.file.entryName, { kind: 'function', planned: f }]),
+      ...preview.statics.map((s): [string, Target] => [s.file.entryName, { kind: 'static', planned: s }]),
+    ]);
+    const appId = preview.manifest.app_id;
+    const version = preview.manifest.version ?? '';
+    this.lock = worthIt.then((yes) => (yes && !this.stopped ? this.takeLock(appId) : undefined));
+    // Listed once the lock is held: before, another deployer of the app could still be creating keys here.
+    this.known = this.lock.then(async (acquired) =>
+      acquired && preview.statics.length > 0 ? new Set((await this.s3.listKeys(staticKey(appId, version, ''))).map((o) => o.key)) : new Set<string>(),
+    );
+    this.known.catch(() => undefined);
+    for (const [entry, open] of this.waiting.splice(0)) this.offer(entry, open);
+  }
+
+  /** Resolves once the lock is held, until finish(); undefined when it could not be taken (the deploy will say why). */
+  private takeLock(appId: string): Promise<{ firstTry: boolean } | undefined> {
+    return new Promise((resolve) => {
+      this.held = withAppLock(
+        this.s3,
+        appId,
+        this.opts.lockHolder,
+        (acquired) =>
+          new Promise<void>((done) => {
+            this.release = done;
+            resolve(acquired);
+          }),
+        { onTakeover: (message) => this.warnings.push(message) },
+      ).catch(() => resolve(undefined));
+    });
+  }
+
+  /** withAppBundle's onEntryChecked: one entry's own bytes passed their checks, and `open` reads them. */
+  offer(entry: CheckedEntry, open: Open): void {
+    if (this.stopped) return;
+    if (!this.targets) {
+      // Without its bytes: those are held only within HELD_BYTES_MAX, counted from begin().
+      const { bytes: _bytes, ...rest } = entry;
+      this.waiting.push([rest, open]);
+      return;
+    }
+    const target = this.targets.get(entry.file.entryName);
+    if (!target) return;
+    const opener = async (name: string) => (await open(name)) as Readable;
+    // The preview's entries carry no hashes yet: the checked entry's are the ones uploaded.
+    const { put, key } =
+      target.kind === 'static'
+        ? (() => {
+            const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file, md5Hex: entry.md5Hex ?? '' } };
+            const put = staticObject(planned, opener);
+            // The checked bytes, while few enough are held: uploaded as they are, not read from the bundle again.
+            if (entry.bytes && this.heldBytes + entry.bytes.length <= HELD_BYTES_MAX) {
+              this.heldBytes += entry.bytes.length;
+              return { put: { ...put, body: entry.bytes }, key: planned.key };
+            }
+            return { put, key: planned.key };
+          })()
+        : (() => {
+            const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file } };
+            const key = codeKey(planned.lambdaName, planned.file.sha256Hex);
+            return { put: codeObject(planned, key, opener), key };
+          })();
+    if (this.uploads.has(key)) return;
+    const created = this.limit(() => this.upload(target.kind, put))
+      .catch(() => false)
+      .finally(() => {
+        if (Buffer.isBuffer(put.body)) this.heldBytes -= put.body.length;
+      });
+    this.uploads.set(key, { sha256Hex: entry.file.sha256Hex, created });
+  }
+
+  private async upload(kind: Target['kind'], put: PutObjectInput): Promise<boolean> {
+    const acquired = await this.lock;
+    if (!acquired || this.stopped) return false;
+    const { key } = put;
+    // An asset that exists (listed once the lock was held) may be the deployed version's: the apply step decides.
+    if (kind === 'static' ? (await this.known!).has(key) : await this.s3.headObject(key)) return false;
+    if (this.stopped) return false;
+    try {
+      await this.s3.putObject({ ...put, ifNoneMatch: '*' });
+    } catch (err) {
+      if ((err as { code?: string })?.code !== 'PRECONDITION_FAILED') throw err;
+      // Absent when listed under the lock, present now: the SDK's retry of a PUT whose first response was lost. Ours if
+      // it holds our bytes.
+      const head = await this.s3.headObject(key);
+      return head?.metadata[SHA_METADATA] === put.metadata?.[SHA_METADATA];
+    }
+    return true;
+  }
+
+  uploaded(key: string, sha256Hex: string): Promise<boolean> {
+    const upload = this.uploads.get(key);
+    if (!upload || upload.sha256Hex !== sha256Hex) return Promise.resolve(false);
+    return upload.created;
+  }
+
+  commit(): void {
+    this.committed = true;
+  }
+
+  /**
+   * The bundle is known good and every entry was offered: the handle for the deploy, or undefined when the head start
+   * never held the lock (the deploy then takes it itself).
+   */
+  async ready(): Promise<HeadStartHandle | undefined> {
+    const acquired = await this.lock;
+    if (!acquired) return undefined;
+    this.firstTry = acquired.firstTry;
+    return this;
+  }
+
+  /**
+   * The deploy ended, or the bundle was refused. Waits for every upload; unless the apply step had begun, deletes every
+   * object the head start created; then releases the lock. Deletion is best effort: what is left is named by no manifest.
+   */
+  async finish(): Promise<void> {
+    this.stopped = true;
+    const results = await Promise.all([...this.uploads].map(async ([key, u]) => ((await u.created) ? key : undefined)));
+    const created = results.filter((k): k is string => k !== undefined);
+    if (!this.committed && created.length > 0) {
+      if (this.s3.deleteObjects) await this.s3.deleteObjects(created).catch(() => undefined);
+      else await Promise.all(created.map((k) => this.s3.deleteObject(k).catch(() => undefined)));
+    }
+    // A lock still being taken is taken, then released: nothing else would ever release it.
+    await this.lock;
+    this.release?.();
+    await this.held;
+  }
+}
