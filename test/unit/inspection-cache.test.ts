@@ -11,6 +11,8 @@ import { writeRawZip } from '../support/raw-zip';
 /** An in-memory cache that counts what it is asked. */
 class MemoryCache implements InspectionCache {
   readonly entries = new Map<string, string>();
+  // The test bundles are written just before they are inspected: trusted at once (see the racy test below).
+  racyMs = 0;
   gets = 0;
   puts = 0;
   async get(key: string) {
@@ -94,9 +96,35 @@ describe('inspection cache (core)', () => {
     expect(cache.entries.size).toBe(2);
   });
 
+  it('inspects in full a bundle rewritten in place with other bytes of the same size', async () => {
+    // Prepare: same path, same inode, same size; only the bytes (and so the nanosecond timestamps) differ.
+    const cache = new MemoryCache();
+    const path = await bundle('same.zip', 'hello');
+    const first = await inspect(path, cache);
+    await bundle('same.zip', 'hellO');
+    // Act
+    const again = await inspect(path, cache);
+    // Assess
+    expect(cache.puts).toBe(2);
+    expect(again.statics[0]!.sha256Hex).not.toBe(first.statics[0]!.sha256Hex);
+  });
+
+  it('does not remember a bundle changed less than 2 s before it was inspected (a coarse timestamp could hide its next change)', async () => {
+    // Prepare: the default margin, and a bundle written just now.
+    const cache = new MemoryCache();
+    delete (cache as { racyMs?: number }).racyMs;
+    const path = await bundle('fresh.zip');
+    // Act
+    await inspect(path, cache);
+    await inspect(path, cache);
+    // Assess
+    expect(cache.gets).toBe(2);
+    expect(cache.puts).toBe(0);
+  });
+
   it.each([
     ['not JSON', () => 'garbage{'],
-    ['of another format', (t: string) => t.replace('"format":1', '"format":0')],
+    ['of another format', (t: string) => t.replace('"format":2', '"format":1')],
     ['naming an entry the bundle does not have', (t: string) => t.replace('"entryName":"static/a.txt"', '"entryName":"static/zzz.txt"')],
     ['with a field of the wrong type', (t: string) => t.replace(/"size":\d+/, '"size":"big"')],
   ])('ignores a record %s and inspects in full', async (_label, spoil) => {
