@@ -231,9 +231,10 @@ export class Bundle {
   /**
    * Told of each function zip and static asset as soon as its own checks pass (size, CRC-32, hashes, a function zip's own
    * directory), while the data pass goes on; never told for a bundle found in the inspection cache. For work that can
-   * be undone if the bundle is refused after all (a deploy's head start, src/core/head-start.ts).
+   * be undone if the bundle is refused after all (a deploy's head start, src/core/head-start.ts). The data pass waits
+   * for the promise it returns, if any: a listener that holds checked bytes paces the pass to keep memory flat.
    */
-  onEntryChecked: ((entry: CheckedEntry) => void) | undefined;
+  onEntryChecked: ((entry: CheckedEntry) => void | Promise<void>) | undefined;
   private tempDir: Promise<string> | undefined;
   private spoolCount = 0;
   private closed = false;
@@ -562,7 +563,7 @@ export class Bundle {
       this.checked.add(name);
       const md5Hex = read.md5?.toString('hex');
       try {
-        this.onEntryChecked({ kind, file, ...(md5Hex === undefined ? {} : { md5Hex }), ...(keptChunks ? { bytes: Buffer.concat(keptChunks) } : {}) });
+        await this.onEntryChecked({ kind, file, ...(md5Hex === undefined ? {} : { md5Hex }), ...(keptChunks ? { bytes: Buffer.concat(keptChunks) } : {}) });
       } catch {
         // A listener's failure is its own; the inspection goes on.
       }

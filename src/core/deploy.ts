@@ -241,7 +241,7 @@ export async function withBundleToDeploy<T>(
   const onPreview = (preview: AppBundle) => {
     const reads = startPlanReads(ports, preview, opts);
     planPorts = reads.ports;
-    head?.begin(preview, worthAHeadStart(ports, reads, preview, opts).catch(() => false));
+    head?.begin(preview, worthAHeadStart(ports, reads, preview, opts).catch(() => undefined));
   };
   try {
     return await withAppBundle(
@@ -325,8 +325,9 @@ function startPlanReads(ports: DeployPorts, app: AppBundle, opts: DeployOptions)
  * does not exist yet (a function, an asset's key), and the plan will not refuse the deploy for a missing role or policy,
  * a policy that cannot grow, or (without --update) a function that exists and may differ. Read from the early reads,
  * taken before the lock: a deploy that finds nothing new takes no lock early, nor does one that will be refused.
+ * Answers the static keys that exist (the head start leaves them to the apply step), or undefined for no head start.
  */
-async function worthAHeadStart(ports: DeployPorts, reads: PlanReads, app: AppBundle, opts: DeployOptions): Promise<boolean> {
+async function worthAHeadStart(ports: DeployPorts, reads: PlanReads, app: AppBundle, opts: DeployOptions): Promise<ReadonlySet<string> | undefined> {
   const read = <T>(method: string, ...args: string[]) => (reads.peek(method, ...args) ?? Promise.resolve(undefined)) as Promise<T | undefined>;
   const appId = app.manifest.app_id;
   const version = app.manifest.version ?? '';
@@ -336,14 +337,14 @@ async function worthAHeadStart(ports: DeployPorts, reads: PlanReads, app: AppBun
     app.statics.length > 0 ? read<ListedObject[]>('listKeys', staticKey(appId, version, '')) : Promise.resolve([]),
     Promise.all(app.functions.map((f) => read<FunctionInfo>('getFunction', f.lambdaName))),
   ]);
-  if (!role || !policy || listed === undefined) return false;
-  if (!opts.update && existing.some((f) => f !== undefined)) return false;
+  if (!role || !policy || listed === undefined) return undefined;
+  if (!opts.update && existing.some((f) => f !== undefined)) return undefined;
   const keys = new Set(listed.map((o) => o.key));
-  if (!existing.some((f) => f === undefined) && app.statics.every((s) => keys.has(s.key))) return false;
+  if (!existing.some((f) => f === undefined) && app.statics.every((s) => keys.has(s.key))) return undefined;
   const doc = (await read<string>('getPolicyDocument', policy.arn, policy.defaultVersionId)) ?? (await ports.iam.getPolicyDocument(policy.arn, policy.defaultVersionId));
   const arns = app.functions.map((f, i) => functionArn(existing[i], ports.region, role.arn, f.lambdaName));
   await growInvokePolicy(ports.lambda, parsePolicy(doc).doc, arns, policy.name, pLimit(opts.concurrency));
-  return true;
+  return keys;
 }
 
 function functionArn(found: FunctionInfo | undefined, region: string, roleArn: string, lambdaName: string): string {

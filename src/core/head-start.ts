@@ -2,8 +2,7 @@ import type { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { withAppLock, type AppLockHolder } from './app-lock';
 import type { CheckedEntry } from './bundle';
-import { staticKey } from './naming';
-import { codeKey, codeObject, SHA_METADATA, staticObject } from './objects';
+import { codeKey, codeObject, staticObject } from './objects';
 import type { PutObjectInput, S3Port } from './ports';
 import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
 
@@ -17,8 +16,8 @@ import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
  * - Only objects that do not exist yet, under keys nothing names before this deploy's manifest: the version's static
  *   prefix and the private, content-addressed functions/ prefix. Nothing that exists is overwritten (an existing asset
  *   that differs, a function) before the bundle as a whole is known good; that stays with the apply step.
- * - Only while holding the app's lock, taken before the static prefix is listed: no other deployer of the app can
- *   create or rely on these keys meanwhile, and every PUT is conditional (`If-None-Match: *`) as well.
+ * - Only while holding the app's lock: no other deployer of the app can create or rely on these keys meanwhile. Every
+ *   PUT is conditional (`If-None-Match: *`) as well, for what was created between the early listing and the lock.
  * - If the bundle is refused after all (a later entry is bad, the plan finds a conflict), every object it created is
  *   deleted before the lock is released: bad input still changes nothing. Once the apply step has begun, what was
  *   uploaded stays, as every upload of apply does (a re-run completes a failed deploy).
@@ -37,8 +36,9 @@ export interface HeadStartHandle {
 }
 
 /**
- * Checked bytes held for upload at most: when validation runs ahead of the uploads, later assets are read from the
- * bundle again instead, so that memory stays flat whatever the bundle's size.
+ * Checked bytes held for upload at most. Validation that runs ahead of the uploads waits for room (the data pass awaits
+ * offer()): memory stays flat whatever the bundle's size, and no asset is read and inflated twice. Reading assets again
+ * instead, beside validation, made both slower: the same thread pool reads and inflates for both.
  */
 const HELD_BYTES_MAX = 16 * 1024 * 1024;
 
@@ -58,10 +58,14 @@ export class HeadStart implements HeadStartHandle {
   private lock: Promise<{ firstTry: boolean } | undefined> | undefined;
   private held: Promise<void> | undefined;
   private release: (() => void) | undefined;
-  private known: Promise<Set<string>> | undefined;
   private stopped = false;
+  /** Static keys listed before the lock was taken: left to the apply step. */
+  private existing: ReadonlySet<string> = new Set();
   /** Bytes of checked assets waiting for their upload (CheckedEntry.bytes). */
   private heldBytes = 0;
+  private readonly roomWaiters: Array<() => void> = [];
+  /** True once it is known that the head start will upload nothing (not worth it, or the lock is someone else's). */
+  private idle = false;
   private committed = false;
   firstTry = false;
   readonly warnings: string[] = [];
@@ -74,24 +78,26 @@ export class HeadStart implements HeadStartHandle {
   }
 
   /**
-   * The bundle's preview resolved: what each entry deploys as is known. Once `worthIt` says so, the app lock is asked
-   * for; when it says no, nothing is uploaded early.
+   * The bundle's preview resolved: what each entry deploys as is known. Once `worthIt` answers the static keys that
+   * exist already (listed before the lock: see upload()), the app lock is asked for; when it answers undefined, nothing
+   * is uploaded early.
    */
-  begin(preview: AppBundle, worthIt: Promise<boolean>): void {
+  begin(preview: AppBundle, worthIt: Promise<ReadonlySet<string> | undefined>): void {
     if (this.stopped || this.targets) return;
     this.targets = new Map<string, Target>([
       ...preview.functions.map((f): [string, Target] => [f.file.entryName, { kind: 'function', planned: f }]),
       ...preview.statics.map((s): [string, Target] => [s.file.entryName, { kind: 'static', planned: s }]),
     ]);
     const appId = preview.manifest.app_id;
-    const version = preview.manifest.version ?? '';
-    this.lock = worthIt.then((yes) => (yes && !this.stopped ? this.takeLock(appId) : undefined));
-    // Listed once the lock is held: before, another deployer of the app could still be creating keys here.
-    this.known = this.lock.then(async (acquired) =>
-      acquired && preview.statics.length > 0 ? new Set((await this.s3.listKeys(staticKey(appId, version, ''))).map((o) => o.key)) : new Set<string>(),
-    );
-    this.known.catch(() => undefined);
-    for (const [entry, open] of this.waiting.splice(0)) this.offer(entry, open);
+    this.lock = worthIt.then((existing) => {
+      if (!existing || this.stopped) return undefined;
+      this.existing = existing;
+      return this.takeLock(appId);
+    });
+    void this.lock.then((acquired) => {
+      if (!acquired) (this.idle = true), this.wake();
+    });
+    for (const [entry, open] of this.waiting.splice(0)) void this.offer(entry, open);
   }
 
   /** Resolves once the lock is held, until finish(); undefined when it could not be taken (the deploy will say why). */
@@ -112,7 +118,7 @@ export class HeadStart implements HeadStartHandle {
   }
 
   /** withAppBundle's onEntryChecked: one entry's own bytes passed their checks, and `open` reads them. */
-  offer(entry: CheckedEntry, open: Open): void {
+  async offer(entry: CheckedEntry, open: Open): Promise<void> {
     if (this.stopped) return;
     if (!this.targets) {
       // Without its bytes: those are held only within HELD_BYTES_MAX, counted from begin().
@@ -122,6 +128,10 @@ export class HeadStart implements HeadStartHandle {
     }
     const target = this.targets.get(entry.file.entryName);
     if (!target) return;
+    if (entry.bytes) {
+      await this.room(entry.bytes.length);
+      if (this.stopped) return;
+    }
     const opener = async (name: string) => (await open(name)) as Readable;
     // The preview's entries carry no hashes yet: the checked entry's are the ones uploaded.
     const { put, key } =
@@ -129,8 +139,8 @@ export class HeadStart implements HeadStartHandle {
         ? (() => {
             const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file, md5Hex: entry.md5Hex ?? '' } };
             const put = staticObject(planned, opener);
-            // The checked bytes, while few enough are held: uploaded as they are, not read from the bundle again.
-            if (entry.bytes && this.heldBytes + entry.bytes.length <= HELD_BYTES_MAX) {
+            // The checked bytes: uploaded as they are, not read from the bundle again.
+            if (entry.bytes) {
               this.heldBytes += entry.bytes.length;
               return { put: { ...put, body: entry.bytes }, key: planned.key };
             }
@@ -146,6 +156,7 @@ export class HeadStart implements HeadStartHandle {
       .catch(() => false)
       .finally(() => {
         if (Buffer.isBuffer(put.body)) this.heldBytes -= put.body.length;
+        this.wake();
       });
     this.uploads.set(key, { sha256Hex: entry.file.sha256Hex, created });
   }
@@ -154,19 +165,30 @@ export class HeadStart implements HeadStartHandle {
     const acquired = await this.lock;
     if (!acquired || this.stopped) return false;
     const { key } = put;
-    // An asset that exists (listed once the lock was held) may be the deployed version's: the apply step decides.
-    if (kind === 'static' ? (await this.known!).has(key) : await this.s3.headObject(key)) return false;
+    // An asset that exists may be the deployed version's: the apply step decides. The listing was made before the lock
+    // was held (it is the plan's, read early); what another deployer created since is refused by If-None-Match.
+    if (kind === 'static' ? this.existing.has(key) : await this.s3.headObject(key)) return false;
     if (this.stopped) return false;
     try {
       await this.s3.putObject({ ...put, ifNoneMatch: '*' });
     } catch (err) {
-      if ((err as { code?: string })?.code !== 'PRECONDITION_FAILED') throw err;
-      // Absent when listed under the lock, present now: the SDK's retry of a PUT whose first response was lost. Ours if
-      // it holds our bytes.
-      const head = await this.s3.headObject(key);
-      return head?.metadata[SHA_METADATA] === put.metadata?.[SHA_METADATA];
+      // Someone else's object, or ours (the SDK retried a PUT whose response was lost): it cannot be told which, so it
+      // is not claimed, and never deleted by finish(). The apply step writes it again.
+      if ((err as { code?: string })?.code === 'PRECONDITION_FAILED') return false;
+      throw err;
     }
     return true;
+  }
+
+  /** Until `bytes` more fit within HELD_BYTES_MAX; at once when nothing will be uploaded (no lock) or all is over. */
+  private async room(bytes: number): Promise<void> {
+    while (this.heldBytes > 0 && this.heldBytes + bytes > HELD_BYTES_MAX && !this.stopped && !this.idle) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+  }
+
+  private wake(): void {
+    for (const resolve of this.roomWaiters.splice(0)) resolve();
   }
 
   uploaded(key: string, sha256Hex: string): Promise<boolean> {
@@ -196,6 +218,7 @@ export class HeadStart implements HeadStartHandle {
    */
   async finish(): Promise<void> {
     this.stopped = true;
+    this.wake();
     const results = await Promise.all([...this.uploads].map(async ([key, u]) => ((await u.created) ? key : undefined)));
     const created = results.filter((k): k is string => k !== undefined);
     if (!this.committed && created.length > 0) {

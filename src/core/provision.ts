@@ -211,7 +211,7 @@ export interface AppBundleOptions {
    */
   onPreview?: (app: AppBundle) => void;
   /** Bundle.onEntryChecked: each function zip and asset whose own bytes passed their checks, before the whole bundle has. */
-  onEntryChecked?: (entry: CheckedEntry, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => void;
+  onEntryChecked?: (entry: CheckedEntry, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => void | Promise<void>;
 }
 
 export async function withAppBundle<T>(
