@@ -32,6 +32,11 @@ export interface DeployOptions {
   concurrency: number;
   /** Who holds the app lock while this deploys, as other deployers will see it (with host and pid for a local process). */
   lockHolder?: string | AppLockHolder;
+  /**
+   * No AWS call until the whole bundle is checked (`--validate-first`): neither the plan's early reads nor the head
+   * start's uploads (withBundleToDeploy). Off by default: either leaves nothing behind for a refused bundle.
+   */
+  validateFirst?: boolean;
 }
 
 export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
@@ -236,6 +241,7 @@ export async function withBundleToDeploy<T>(
   opts: DeployOptions,
   fn: (source: BundleSource, planPorts: DeployPorts) => Promise<T>,
 ): Promise<T> {
+  if (opts.validateFirst) return withAppBundle(path, bundleOpts, (app, open) => fn({ app, open: async (e) => (await open(e)) as Readable }, ports));
   let planPorts = ports;
   const head = opts.dryRun ? undefined : new HeadStart(ports.s3, { concurrency: opts.concurrency, lockHolder: opts.lockHolder ?? 'appsctl' });
   const onPreview = (preview: AppBundle) => {

@@ -171,6 +171,31 @@ describe('head start', () => {
     expect(await listKeys('deployments/locks/')).toEqual([]);
   });
 
+  it('--validate-first makes no AWS call before the whole bundle is checked, and then uploads only in the apply step', async () => {
+    // Prepare: a bundle whose last entry is corrupt, and a good one.
+    const mainZip = await buildZip({ 'index.js': MAIN_JS });
+    const corrupt = await writeRawZip(join(dir, 'corrupt-strict.zip'), [
+      { name: 'manifest.json', data: JSON.stringify(manifest) },
+      { name: 'main.zip', data: mainZip },
+      ...Object.entries(STATICS).map(([n, data]) => ({ name: `static/${n}`, data })),
+      { name: 'static/last.bin', data: Buffer.alloc(1024, 1), declaredCrc32: 1 },
+    ]);
+    const good = await bundle('strict.zip');
+
+    // Act
+    const refused = await motoRecorder.record(endpoint, () => appsctl(['aws', 'deploy', corrupt, '--validate-first'], env));
+    const deployed = await motoRecorder.record(endpoint, () => appsctl(['aws', 'deploy', good, '--validate-first'], env));
+
+    // Assess
+    expect(refused.value.code).toBe(1);
+    expect(refused.value.stderr).toContain('entry "static/last.bin" is corrupt');
+    expect(refused.requests).toEqual([]);
+    expect(deployed.value.code, deployed.value.stderr).toBe(0);
+    const puts = deployed.requests.filter((r) => r.method === 'PUT' && keyOf(r).startsWith(STATIC_PREFIX));
+    expect(puts).toHaveLength(Object.keys(STATICS).length);
+    expect(puts.filter((r) => headerValue(r.headers, 'if-none-match') !== undefined)).toEqual([]);
+  });
+
   it("never overwrites an existing asset: a changed one is the apply step's, a new one is the head start's", async () => {
     // Prepare: v1.0.0 deployed; the same version again with page-0 changed and one page added.
     expect((await appsctl(['aws', 'deploy', await bundle('v1.zip')], env)).code).toBe(0);

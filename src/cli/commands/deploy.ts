@@ -49,6 +49,7 @@ interface DeployFlags {
   dryRun?: boolean;
   json?: boolean;
   concurrency: number;
+  validateFirst?: boolean;
 }
 
 /** Progress on a terminal: one line rewritten in place on stderr; elsewhere nothing (logs say enough with -v). */
@@ -121,6 +122,7 @@ export async function runDeploy(ctx: CliContext, bundlePath: string, flags: Depl
     ...(flags.env && Object.keys(flags.env).length > 0 ? { environment: flags.env } : {}),
     listInMattermost: mode === 'deploy',
     concurrency: flags.concurrency,
+    validateFirst: Boolean(flags.validateFirst),
     // Host and pid go into the lock too: a later run on this host may take over the lock of a process that died.
     lockHolder: processLockHolder('appsctl'),
   };
@@ -169,7 +171,8 @@ export function addDeployFlags(cmd: Command, full: boolean): Command {
   return cmd
     .option('--dry-run', 'print what would be created, updated or left alone, and change nothing', false)
     .option('--json', 'print the result as JSON', false)
-    .option('--concurrency <n>', 'parallel uploads and function steps', positiveInt, DEFAULT_DEPLOY_OPTIONS.concurrency);
+    .option('--concurrency <n>', 'parallel uploads and function steps', positiveInt, DEFAULT_DEPLOY_OPTIONS.concurrency)
+    .option('--validate-first', 'read and check the whole bundle before the first AWS call (slower: no read or upload starts during validation)', false);
 }
 
 export function registerDeployCommand(aws: Command, io: CliIO): void {
