@@ -95,6 +95,49 @@ const staticSdkImports = {
   },
 };
 
+/**
+ * Our own modules (src/) only declare: no module of src/ runs anything on import that another module relies on (no
+ * bare `import './x'`; the top-level calls there build values, such as zod schemas). Saying so to esbuild, as a
+ * package's `"sideEffects": false` would, lets it leave out a module none of whose exports a handler uses, and with
+ * it what that module alone imports: without it, esbuild keeps such a module's top-level calls and CommonJS requires
+ * (the bundle reader's zod schemas and yauzl, reached through the lifecycle's and the runtime's imports of the deploy
+ * path) in handlers that never read a bundle. A module something is used from is bundled as before.
+ */
+const srcWithoutSideEffects = {
+  name: 'src-without-side-effects',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, async (args) => {
+      if (args.pluginData === 'src-without-side-effects' || !/[\\/]src[\\/]/.test(args.importer) || args.kind !== 'import-statement') return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'src-without-side-effects' });
+      if (r.errors.length > 0 || !/[\\/]src[\\/].*\.ts$/.test(r.path)) return undefined;
+      return { path: r.path, namespace: r.namespace, sideEffects: false };
+    });
+  },
+};
+
+/**
+ * Each AWS SDK client describes every shape of its service in one module (dist-es/schemas/schemas_0.js), as arrays that
+ * reference each other, e.g. `export var GetObjectRequest$ = [3, n0, _GOR, 0, [...], [[0, { [_hH]: _IM_ }], ...]]`,
+ * where `_hH` is a string constant of that module. esbuild keeps any declaration whose value has a computed key
+ * (`{ [k]: v }` may call k's toString), so every shape of the service was bundled and built at each cold start (all
+ * ~580 of S3, all of Lambda's and SSM's), not only those of the commands a handler sends. Writing these keys as the
+ * string literals they hold (`{ ["httpHeader"]: ... }`, the same object) lets esbuild drop the shapes that nothing
+ * references; the ones a command reaches are kept as they were. Only keys that name a `const` string of the same module
+ * are rewritten.
+ */
+const sdkSchemaKeys = {
+  name: 'sdk-schema-keys',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]dist-es[\\/]schemas[\\/][^\\/]+\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const strings = new Map();
+      for (const m of text.matchAll(/^const (_[\w$]+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(m[1], m[2]);
+      const contents = text.replace(/([{,]\s*)\[(_[\w$]+)\]:/g, (whole, before, name) => (strings.has(name) ? `${before}[${strings.get(name)}]:` : whole));
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 if (handlers.length > 0) {
   const handlerBuild = await build({
     ...common,
@@ -109,7 +152,7 @@ if (handlers.length > 0) {
     // same SDK code, but ESM lets esbuild drop the commands and models a handler never uses (~440 KB per handler).
     // Packages with an `exports` map resolve as before. (What AWS CDK's NodejsFunction does for ESM output too.)
     mainFields: ['module', 'main'],
-    plugins: [zodNamespaceImport, lambdaCredentialChain, staticSdkImports],
+    plugins: [srcWithoutSideEffects, zodNamespaceImport, lambdaCredentialChain, sdkSchemaKeys, staticSdkImports],
     metafile: true,
   });
   // What each handler is made of (`node scripts/analyze-handlers.mjs` summarises it): kept for the benchmark and reviews.

@@ -1,7 +1,8 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ControlPlaneConfig } from '../core/control-plane-config';
-import { runDeployment, type ControlPlane, type Notifier, type WorkerPort } from '../core/control-plane';
+import { runDeployment } from '../core/control-plane';
+import type { ControlPlane, Notifier, WorkerPort } from '../core/control-plane-read';
 import { DeploymentStore } from '../core/deployments';
 import { ConfigError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -61,7 +62,13 @@ export class InProcessWorker implements WorkerPort {
 export function makeControlPlane(config: ControlPlaneConfig, clients: AwsClients, logger: Logger, env: Record<string, string | undefined> = process.env): ControlPlane {
   return assembleControlPlane(
     config,
-    { s3: clients.s3, lambda: new SdkLambdaPort(clients.lambda), iam: new SdkIamPort(clients.iam), lambdaWorker: (functionName) => new LambdaWorker(clients, functionName) },
+    {
+      s3: clients.s3,
+      lambda: new SdkLambdaPort(clients.lambda),
+      iam: new SdkIamPort(clients.iam),
+      lambdaWorker: (functionName) => new LambdaWorker(clients, functionName),
+      inProcessWorker: (controlPlane) => new InProcessWorker(controlPlane),
+    },
     logger,
     env,
   );
@@ -78,6 +85,11 @@ export interface ControlPlaneParts {
   iam?: IamPort;
   /** Starts a deployment on the deployed worker function; only the handlers that start deployments need it. */
   lambdaWorker?: (functionName: string) => WorkerPort;
+  /**
+   * Outside Lambda with no worker function (the local stack, the tests): runs a deployment in this process. Only the
+   * runtimes that start deployments pass it, since it brings the whole deploy path (the bundle reader, yauzl) along.
+   */
+  inProcessWorker?: (controlPlane: () => ControlPlane) => WorkerPort;
 }
 
 export function assembleControlPlane(config: ControlPlaneConfig, parts: ControlPlaneParts, logger: Logger, env: Record<string, string | undefined> = process.env): ControlPlane {
@@ -106,7 +118,7 @@ export function assembleControlPlane(config: ControlPlaneConfig, parts: ControlP
         throw new ConfigError('APPS_DEPLOYER_WORKER_FUNCTION is not set: the deploy endpoint needs the worker function name');
       },
     };
-  } else cp.worker = new InProcessWorker(() => cp);
+  } else cp.worker = parts.inProcessWorker ? parts.inProcessWorker(() => cp) : unwired<WorkerPort>('deploy worker');
   return cp;
 }
 

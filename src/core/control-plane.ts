@@ -3,40 +3,16 @@ import type { Readable } from 'node:stream';
 import { AppsDeployerError, BundleLimitError, NotFoundError, type ErrorDetail } from './errors';
 import { DEFAULT_DEPLOY_OPTIONS, deploy, planDeploy, withBundleToDeploy, type BundleSource, type DeployOptions, type DeployPlan, type DeployPorts, type ProgressEvent } from './deploy';
 import { DeploymentStore, type DeploymentOptions, type DeploymentRecord } from './deployments';
-import type { Logger } from './logger';
-import { describeApp } from './lifecycle';
+import { BUNDLES_PREFIX, type ControlPlane } from './control-plane-read';
 import { withAppBundle, type AppBundle } from './provision';
 
 /**
- * The control plane's use cases (design.md §3–§4), shared by the HTTP handlers, the worker, the S3 auto-deployer and
- * the local stack. Nothing here knows about Lambda events or HTTP.
+ * The control plane's deploy use cases (design.md §3–§4), shared by the HTTP handlers, the worker, the S3 auto-deployer
+ * and the local stack. Nothing here knows about Lambda events or HTTP. What the control plane is made of and its
+ * read-only use cases are in control-plane-read.ts (re-exported here), apart, so that the handlers that never read a
+ * bundle do not bundle the deploy path.
  */
-export interface Notifier {
-  notify(text: string): Promise<void>;
-}
-
-export interface WorkerPort {
-  /** Starts `runDeployment(id)` somewhere else (an async Lambda invocation, or the same process locally). */
-  start(deploymentId: string, environment?: Record<string, string>): Promise<void>;
-}
-
-export interface ControlPlane {
-  ports: DeployPorts;
-  store: DeploymentStore;
-  /** Downloads a bundle object to a temporary file for `fn` (size checked first). */
-  /**
-   * Downloads a bundle object to a temporary file for `fn` (size checked first). With `version`, exactly that object
-   * version (or ETag) is read, and a newer upload in its place is a SupersededError.
-   */
-  fetchBundle<T>(key: string, fn: (path: string, info: { size: number; etag?: string; versionId?: string }) => Promise<T>, version?: { versionId?: string; etag?: string }): Promise<T>;
-  logger: Logger;
-  maxBundleBytes: number;
-  autoInstall: boolean;
-  notifier?: Notifier;
-  worker?: WorkerPort;
-}
-
-export const BUNDLES_PREFIX = 'bundles/';
+export { appStatus, BUNDLES_PREFIX, type AppStatus, type AppVersionStatus, type ControlPlane, type Notifier, type WorkerPort } from './control-plane-read';
 
 export interface DeployRequest {
   bundleKey: string;
@@ -258,41 +234,4 @@ export async function handleBundleEvent(cp: ControlPlane, e: BundleEvent, opts: 
   }
   const done = await runDeployment(cp, record.id);
   return { status: done.state === 'succeeded' ? 'deployed' : 'failed', deploymentId: record.id };
-}
-
-// ---------------------------------------------------------------------------------------------------------------------
-// App status (`GET /apps/{appId}`)
-
-export interface AppVersionStatus {
-  version: string;
-  manifestKey: string;
-  complete: boolean;
-  functions: Array<{ name: string; lambdaName: string; exists: boolean; state?: string; lastUpdateStatus?: string; runtime?: string }>;
-}
-
-export interface AppStatus {
-  appId: string;
-  versions: AppVersionStatus[];
-  listedVersion?: string;
-  installed: boolean;
-  lastDeployment?: { id: string; state: string; version?: string; at: string };
-}
-
-export async function appStatus(cp: ControlPlane, appId: string): Promise<AppStatus> {
-  const app = await describeApp({ ports: cp.ports, store: cp.store, logger: cp.logger }, appId);
-  if (!app) throw new NotFoundError(`app ${appId} has no deployed version`);
-  const summary = await cp.store.getAppSummary(appId);
-  return {
-    appId,
-    versions: app.versions.map((v) => ({
-      version: v.version,
-      manifestKey: v.manifestKey,
-      complete: v.complete,
-      functions: v.functions.map(({ arn: _arn, ...f }) => f),
-    })),
-    // Only what a deploy recorded: the presumption that describeApp makes for undeploy's sake is not reported here.
-    ...(app.listedVersionSource === 'record' ? { listedVersion: app.listedVersion! } : {}),
-    installed: app.installed,
-    ...(summary?.lastDeployment ? { lastDeployment: summary.lastDeployment } : {}),
-  };
 }

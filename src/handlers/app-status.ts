@@ -1,4 +1,4 @@
-import { appStatus } from '../core/control-plane';
+import { appStatus } from '../core/control-plane-read';
 import { httpHandler } from './http/stack';
 import { getReadRuntime } from './http/runtime';
 

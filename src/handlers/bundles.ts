@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { presignBundleUpload } from '../adapters/presign';
-import { BUNDLES_PREFIX } from '../core/control-plane';
+import { BUNDLES_PREFIX } from '../core/control-plane-read';
 import { httpHandler } from './http/stack';
 import { bundlesBody } from './http/schemas';
 import { getS3Runtime } from './http/runtime';

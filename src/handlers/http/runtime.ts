@@ -6,8 +6,9 @@ import { makeAwsClients, makeIamClient, makeLambdaClient, makeS3Client, type Aws
 import { jsonLogger } from '../../adapters/logger';
 import { resolveSsmParams } from '../../adapters/ssm';
 import { assembleControlPlane, makeControlPlane } from '../../adapters/control-plane';
+import { SdkIamPort } from '../../adapters/iam';
 import { SdkLambdaPort } from '../../adapters/lambda';
-import type { ControlPlane } from '../../core/control-plane';
+import type { ControlPlane } from '../../core/control-plane-read';
 
 /**
  * What the handlers need, built once per Lambda container: validated configuration (SSM parameters resolved) and
@@ -64,12 +65,28 @@ export function getConfig(): Promise<ControlPlaneConfig> {
 
 const targetOf = (config: ControlPlaneConfig) => ({ region: config.region, bucket: config.bucket });
 
-/** Every port: deploy, deploy-worker, auto-deploy, reconcile, rollback, undeploy (and the local stack, the tests). */
+/** Every port and the worker: deploy, deploy-worker, auto-deploy, reconcile (and the local stack, the tests). */
 export function getRuntime(): Promise<Runtime> {
   return once('full', async () => {
     const config = await getConfig();
     const aws = makeAwsClients(targetOf(config));
     return { config, aws, controlPlane: makeControlPlane(config, aws, logger) };
+  });
+}
+
+/**
+ * S3, Lambda and IAM, but no worker: POST /apps/{appId}/rollback, DELETE /apps/{appId}/versions/{version}. They change
+ * functions and the invoke policy but never start a deployment, so they do not bundle the deploy path that
+ * `getRuntime`'s in-process worker (the local stack's) brings along.
+ */
+export function getLifecycleRuntime(): Promise<ControlPlaneRuntime> {
+  return once('lifecycle', async () => {
+    const config = await getConfig();
+    const target = targetOf(config);
+    return {
+      config,
+      controlPlane: assembleControlPlane(config, { s3: makeS3Client(target), lambda: new SdkLambdaPort(makeLambdaClient(target)), iam: new SdkIamPort(makeIamClient(target)) }, logger),
+    };
   });
 }
 
