@@ -56,7 +56,9 @@ export function staleReason(held: LockBody, now: number, host: string = osHostna
   return undefined;
 }
 
-const lockKey = (appId: string) => `deployments/locks/${encodeURIComponent(appId)}.json`;
+/** The app's lock object. */
+export const appLockKey = (appId: string) => `deployments/locks/${encodeURIComponent(appId)}.json`;
+const lockKey = appLockKey;
 const isPreconditionFailed = (err: unknown) => (err as { code?: string })?.code === 'PRECONDITION_FAILED';
 
 function parseLock(text: string): LockBody | undefined {

@@ -10,7 +10,7 @@ import type { FunctionInfo, IamEntity, IamPolicy, IamPort, LambdaPort, ListedObj
 import { withAppBundle, type AppBundle, type AppBundleOptions, type PlannedFunction, type PlannedStatic } from './provision';
 import { codeKey, codeObject, SHA_METADATA, staticObject } from './objects';
 import { HeadStart, type HeadStartHandle } from './head-start';
-import { appLockIsStale, withAppLock, type AppLockHolder } from './app-lock';
+import { appLockIsStale, appLockKey, withAppLock, type AppLockHolder } from './app-lock';
 import { DeploymentStore } from './deployments';
 
 /**
@@ -298,6 +298,9 @@ function startPlanReads(ports: DeployPorts, app: AppBundle, opts: DeployOptions)
   for (const { lambdaName } of app.functions) start(`getFunction ${lambdaName}`, () => limit(() => ports.lambda.getFunction(lambdaName)));
   if (app.statics.length > 0) start(`listKeys ${staticKey(appId, version, '')}`, () => ports.s3.listKeys(staticKey(appId, version, '')));
   start(`headObject ${app.deployData.manifest_key}`, () => ports.s3.headObject(app.deployData.manifest_key));
+  // deploy()'s first read (appLockIsStale): whether a dead deployer left the app locked. Read last, after the plan, it
+  // was the one request an unchanged redeploy waited for alone.
+  start(`getObjectText ${appLockKey(appId)}`, () => ports.s3.getObjectText(appLockKey(appId)));
 
   const take = (key: string): Promise<unknown> | undefined => {
     const p = ahead.get(key);
@@ -320,7 +323,7 @@ function startPlanReads(ports: DeployPorts, app: AppBundle, opts: DeployOptions)
       ...ports,
       iam: withAhead(ports.iam, ['getRole', 'findPolicy', 'getPolicyDocument']),
       lambda: withAhead(ports.lambda, ['getFunction']),
-      s3: withAhead(ports.s3, ['listKeys', 'headObject']),
+      s3: withAhead(ports.s3, ['listKeys', 'headObject', 'getObjectText']),
     },
     peek: (method, ...args) => ahead.get(`${method} ${args.join(' ')}`),
   };

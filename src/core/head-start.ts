@@ -40,7 +40,7 @@ export interface HeadStartHandle {
  * offer()): memory stays flat whatever the bundle's size, and no asset is read and inflated twice. Reading assets again
  * instead, beside validation, made both slower: the same thread pool reads and inflates for both.
  */
-const HELD_BYTES_MAX = 16 * 1024 * 1024;
+const HELD_BYTES_MAX = 8 * 1024 * 1024;
 
 type Target = { kind: 'static'; planned: PlannedStatic } | { kind: 'function'; planned: PlannedFunction };
 type Open = (entryName: string) => Promise<NodeJS.ReadableStream>;

@@ -98,6 +98,8 @@ describe('prefetchPlanReads', () => {
         'lambda.getFunction(my-app_v1-0-0_hello)',
         's3.listKeys(static/my-app_v1.0.0_app/)',
         's3.headObject(manifests/my-app_v1.0.0.json)',
+        // deploy()'s check for a lock left by a dead deployer
+        's3.getObjectText(deployments/locks/my-app.json)',
       ].sort(),
     );
   });
