@@ -574,6 +574,8 @@ export class Bundle {
       if (spoolPath !== undefined) this.tempFiles.set(name, spoolPath);
       this.checked.add(name);
       const md5Hex = read.md5?.toString('hex');
+      // Copied even when it is one chunk: a chunk may be a slice of the inflater's larger output buffer, which holding
+      // it would keep alive whole (HeadStart counts held bytes by length).
       try {
         await this.onEntryChecked({ kind, file, ...(md5Hex === undefined ? {} : { md5Hex }), ...(keptChunks ? { bytes: Buffer.concat(keptChunks) } : {}) });
       } catch {
