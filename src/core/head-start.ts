@@ -128,9 +128,10 @@ export class HeadStart implements HeadStartHandle {
     }
     const target = this.targets.get(entry.file.entryName);
     if (!target) return;
-    if (entry.bytes) {
-      await this.room(entry.bytes.length);
-      if (this.stopped) return;
+    const held = target.kind === 'static' ? entry.bytes : undefined;
+    if (held) {
+      await this.reserve(held.length);
+      if (this.stopped) return this.unreserve(held.length);
     }
     const opener = async (name: string) => (await open(name)) as Readable;
     // The preview's entries carry no hashes yet: the checked entry's are the ones uploaded.
@@ -140,23 +141,21 @@ export class HeadStart implements HeadStartHandle {
             const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file, md5Hex: entry.md5Hex ?? '' } };
             const put = staticObject(planned, opener);
             // The checked bytes: uploaded as they are, not read from the bundle again.
-            if (entry.bytes) {
-              this.heldBytes += entry.bytes.length;
-              return { put: { ...put, body: entry.bytes }, key: planned.key };
-            }
-            return { put, key: planned.key };
+            return { put: held ? { ...put, body: held } : put, key: planned.key };
           })()
         : (() => {
             const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file } };
             const key = codeKey(planned.lambdaName, planned.file.sha256Hex);
             return { put: codeObject(planned, key, opener), key };
           })();
-    if (this.uploads.has(key)) return;
+    if (this.uploads.has(key)) {
+      if (held) this.unreserve(held.length);
+      return;
+    }
     const created = this.limit(() => this.upload(target.kind, put))
       .catch(() => false)
       .finally(() => {
-        if (Buffer.isBuffer(put.body)) this.heldBytes -= put.body.length;
-        this.wake();
+        if (held) this.unreserve(held.length);
       });
     this.uploads.set(key, { sha256Hex: entry.file.sha256Hex, created });
   }
@@ -180,11 +179,20 @@ export class HeadStart implements HeadStartHandle {
     return true;
   }
 
-  /** Until `bytes` more fit within HELD_BYTES_MAX; at once when nothing will be uploaded (no lock) or all is over. */
-  private async room(bytes: number): Promise<void> {
+  /**
+   * Counts `bytes` as held once they fit within HELD_BYTES_MAX (at once when nothing will be uploaded, or all is over).
+   * The check and the count are one step: entries offered side by side cannot all pass the check before either counts.
+   */
+  private async reserve(bytes: number): Promise<void> {
     while (this.heldBytes > 0 && this.heldBytes + bytes > HELD_BYTES_MAX && !this.stopped && !this.idle) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
+    this.heldBytes += bytes;
+  }
+
+  private unreserve(bytes: number): void {
+    this.heldBytes -= bytes;
+    this.wake();
   }
 
   private wake(): void {
