@@ -12,7 +12,7 @@ import { buildBundle, buildZip } from '../support/bundle-builder';
 import { appsctl } from '../support/cli';
 import { startMattermostFake, type MattermostFake } from '../support/mattermost-fake';
 import { headerValue, motoRecorder, resetMoto, type RecordedMotoRequest } from '../support/moto';
-import { writeRawZip } from '../support/raw-zip';
+import { writeRawZip, type RawZipEntry } from '../support/raw-zip';
 import { ConflictError } from '../../src/core/errors';
 import { DEFAULT_DEPLOY_OPTIONS, deploy, withBundleToDeploy, type DeployOptions } from '../../src/core/deploy';
 import { codeKey } from '../../src/core/objects';
@@ -50,6 +50,23 @@ async function bundle(name: string, statics: Record<string, string> = STATICS): 
 async function listKeys(prefix: string): Promise<string[]> {
   const res = await s3.send(new ListObjectsV2Command({ Bucket: account.bucket, Prefix: prefix }));
   return (res.Contents ?? []).map((o) => o.Key!).sort();
+}
+
+/** The good entries of bundle(), then `last` (a forged one), in that order: checked (and uploaded early) before it. */
+async function corruptBundle(name: string, last: RawZipEntry): Promise<string> {
+  return writeRawZip(join(dir, name), [
+    { name: 'manifest.json', data: JSON.stringify(manifest) },
+    { name: 'main.zip', data: await buildZip({ 'index.js': MAIN_JS }) },
+    ...Object.entries(STATICS).map(([n, data]) => ({ name: `static/${n}`, data })),
+    last,
+  ]);
+}
+
+/** A refused deploy left no asset, no code object and no lock. */
+async function expectNothingLeft(): Promise<void> {
+  expect(await listKeys('static/')).toEqual([]);
+  expect(await listKeys('functions/')).toEqual([]);
+  expect(await listKeys('deployments/locks/')).toEqual([]);
 }
 
 /** The S3 object key of a recorded request, decoded. */
@@ -124,9 +141,7 @@ describe('head start', () => {
     // Assess
     await expect(outcome).rejects.toThrow('refused by the test');
     expect(created).toHaveLength(Object.keys(STATICS).length + 1);
-    expect(await listKeys('static/')).toEqual([]);
-    expect(await listKeys('functions/')).toEqual([]);
-    expect(await listKeys('deployments/locks/')).toEqual([]);
+    await expectNothingLeft();
   });
 
   it('keeps what it uploaded once the apply step has begun, as every upload of apply is kept', async () => {
@@ -151,13 +166,7 @@ describe('head start', () => {
 
   it('leaves no object and no lock behind when a later entry of the bundle is corrupt', async () => {
     // Prepare: good entries first (checked and uploaded early), then a large asset whose CRC-32 lies, checked last.
-    const mainZip = await buildZip({ 'index.js': MAIN_JS });
-    const path = await writeRawZip(join(dir, 'corrupt.zip'), [
-      { name: 'manifest.json', data: JSON.stringify(manifest) },
-      { name: 'main.zip', data: mainZip },
-      ...Object.entries(STATICS).map(([n, data]) => ({ name: `static/${n}`, data })),
-      { name: 'static/big.bin', data: Buffer.alloc(8 * 1024 * 1024, 7), declaredCrc32: 1 },
-    ]);
+    const path = await corruptBundle('corrupt.zip', { name: 'static/big.bin', data: Buffer.alloc(8 * 1024 * 1024, 7), declaredCrc32: 1 });
 
     // Act
     const run = await appsctl(['aws', 'deploy', path], env);
@@ -173,13 +182,7 @@ describe('head start', () => {
 
   it('--validate-first makes no AWS call before the whole bundle is checked, and then uploads only in the apply step', async () => {
     // Prepare: a bundle whose last entry is corrupt, and a good one.
-    const mainZip = await buildZip({ 'index.js': MAIN_JS });
-    const corrupt = await writeRawZip(join(dir, 'corrupt-strict.zip'), [
-      { name: 'manifest.json', data: JSON.stringify(manifest) },
-      { name: 'main.zip', data: mainZip },
-      ...Object.entries(STATICS).map(([n, data]) => ({ name: `static/${n}`, data })),
-      { name: 'static/last.bin', data: Buffer.alloc(1024, 1), declaredCrc32: 1 },
-    ]);
+    const corrupt = await corruptBundle('corrupt-strict.zip', { name: 'static/last.bin', data: Buffer.alloc(1024, 1), declaredCrc32: 1 });
     const good = await bundle('strict.zip');
 
     // Act
@@ -238,9 +241,7 @@ describe('head start', () => {
     // Assess
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/another deployment of head-start-app is in progress \(other deployer on .+\)/);
-    expect(await listKeys('static/')).toEqual([]);
-    expect(await listKeys('functions/')).toEqual([]);
-    expect(await listKeys('deployments/locks/')).toEqual([]);
+    await expectNothingLeft();
   });
 
   it('a deploy through the core API with a head start gives the same end state as one without', async () => {
