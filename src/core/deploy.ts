@@ -417,7 +417,6 @@ export async function deploy(
   if (headStart && !opts.dryRun) {
     // The head start holds the app lock already, taken before its first upload: plan again only if the lock was not
     // free when asked for, as below.
-    staleLock.catch(() => undefined);
     for (const w of headStart.warnings) logger.warn(w);
     const plan = headStart.firstTry ? first : await planDeploy(ports, source, opts);
     for (const w of plan.warnings) logger.warn(w);

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { withAppLock, type AppLockHolder } from './app-lock';
 import type { CheckedEntry } from './bundle';
-import { codeKey, codeObject, staticObject } from './objects';
+import { codeKey, codeObject, deleteKeys, staticObject } from './objects';
 import type { PutObjectInput, S3Port } from './ports';
 import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
 
@@ -135,19 +135,16 @@ export class HeadStart implements HeadStartHandle {
     }
     const opener = async (name: string) => (await open(name)) as Readable;
     // The preview's entries carry no hashes yet: the checked entry's are the ones uploaded.
-    const { put, key } =
-      target.kind === 'static'
-        ? (() => {
-            const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file, md5Hex: entry.md5Hex ?? '' } };
-            const put = staticObject(planned, opener);
-            // The checked bytes: uploaded as they are, not read from the bundle again.
-            return { put: held ? { ...put, body: held } : put, key: planned.key };
-          })()
-        : (() => {
-            const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file } };
-            const key = codeKey(planned.lambdaName, planned.file.sha256Hex);
-            return { put: codeObject(planned, key, opener), key };
-          })();
+    let put: PutObjectInput;
+    if (target.kind === 'static') {
+      put = staticObject({ ...target.planned, file: { ...target.planned.file, ...entry.file, md5Hex: entry.md5Hex ?? '' } }, opener);
+      // The checked bytes: uploaded as they are, not read from the bundle again.
+      if (held) put = { ...put, body: held };
+    } else {
+      const planned = { ...target.planned, file: { ...target.planned.file, ...entry.file } };
+      put = codeObject(planned, codeKey(planned.lambdaName, planned.file.sha256Hex), opener);
+    }
+    const { key } = put;
     if (this.uploads.has(key)) {
       if (held) this.unreserve(held.length);
       return;
@@ -229,10 +226,7 @@ export class HeadStart implements HeadStartHandle {
     this.wake();
     const results = await Promise.all([...this.uploads].map(async ([key, u]) => ((await u.created) ? key : undefined)));
     const created = results.filter((k): k is string => k !== undefined);
-    if (!this.committed && created.length > 0) {
-      if (this.s3.deleteObjects) await this.s3.deleteObjects(created).catch(() => undefined);
-      else await Promise.all(created.map((k) => this.s3.deleteObject(k).catch(() => undefined)));
-    }
+    if (!this.committed) await deleteKeys(this.s3, created, this.limit).catch(() => undefined);
     // A lock still being taken is taken, then released: nothing else would ever release it.
     await this.lock;
     this.release?.();

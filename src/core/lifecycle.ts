@@ -6,6 +6,7 @@ import { BadRequestError, ConfigError, ConflictError, NotFoundError } from './er
 import type { Logger } from './logger';
 import { AppIdSchema, AppVersionSchema, awsLambdaFunctions, manifestIssues, type Manifest } from './manifest';
 import { lambdaName, manifestKey, parseManifestKey, staticKey } from './naming';
+import { deleteKeys } from './objects';
 import { lambdaNameOfArn, parsePolicy, removeLambdaArns } from './policy';
 import type { ListedObject, S3Port } from './ports';
 
@@ -358,12 +359,6 @@ export async function planRemoval(ctx: LifecycleContext, appId: string, versions
     policy = { name: found.name, arn: found.arn, action: shrunk ? 'update' : 'unchanged', removedArns: shrunk?.removed ?? [], document: shrunk?.text ?? current };
   }
   return { appId, versions: removals, ...(policy ? { policy } : {}), warnings };
-}
-
-async function deleteKeys(s3: S3Port, keys: string[], limit: LimitFunction): Promise<void> {
-  if (keys.length === 0) return;
-  if (s3.deleteObjects) return s3.deleteObjects(keys);
-  await Promise.all(keys.map((k) => limit(() => s3.deleteObject(k))));
 }
 
 /**

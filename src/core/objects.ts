@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { PutObjectInput } from './ports';
+import type { LimitFunction } from 'p-limit';
+import type { PutObjectInput, S3Port } from './ports';
 import type { PlannedFunction, PlannedStatic } from './provision';
 
 /**
@@ -47,4 +48,11 @@ export function codeObject(f: PlannedFunction, key: string, open: (entryName: st
     metadata: { [SHA_METADATA]: f.file.sha256Hex },
     sha256Base64: f.file.sha256Base64,
   };
+}
+
+/** Deletes the keys in batches where the port can (DeleteObjects), else one request each within `limit`. */
+export async function deleteKeys(s3: S3Port, keys: string[], limit: LimitFunction): Promise<void> {
+  if (keys.length === 0) return;
+  if (s3.deleteObjects) return s3.deleteObjects(keys);
+  await Promise.all(keys.map((k) => limit(() => s3.deleteObject(k))));
 }
