@@ -7,7 +7,6 @@ import { AppsDeployerError, AwsOperationError } from '../core/errors';
 import type { ListedObject, ObjectInfo, PutObjectInput, S3Port } from '../core/ports';
 import { errorName, httpStatus, isTransient, withRetry } from './retry';
 
-/** A conditional write lost: somebody else wrote (or created) the object first. */
 /**
  * SigV4 signs a request's payload hash: for a Buffer body the signer hashes every byte again (on the benchmark's first
  * deploy, ~0.15 s of CPU), for a stream it sends UNSIGNED-PAYLOAD. The SHA-256 is known from validation: given as
@@ -25,6 +24,7 @@ function signWithKnownPayloadHash(command: PutObjectCommand, sha256Base64: strin
   );
 }
 
+/** A conditional write lost: somebody else wrote (or created) the object first. */
 export class PreconditionFailedError extends AppsDeployerError {
   readonly code = 'PRECONDITION_FAILED';
   readonly status = 409;

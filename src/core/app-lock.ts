@@ -58,7 +58,6 @@ export function staleReason(held: LockBody, now: number, host: string = osHostna
 
 /** The app's lock object. */
 export const appLockKey = (appId: string) => `deployments/locks/${encodeURIComponent(appId)}.json`;
-const lockKey = appLockKey;
 const isPreconditionFailed = (err: unknown) => (err as { code?: string })?.code === 'PRECONDITION_FAILED';
 
 function parseLock(text: string): LockBody | undefined {
@@ -75,7 +74,7 @@ function parseLock(text: string): LockBody | undefined {
  * False when there is no lock. A deploy with nothing to change uses it to free an app that a killed run left locked.
  */
 export async function appLockIsStale(s3: S3Port, appId: string): Promise<boolean> {
-  const current = await s3.getObjectText(lockKey(appId));
+  const current = await s3.getObjectText(appLockKey(appId));
   const held = current ? parseLock(current.text) : undefined;
   return held !== undefined && staleReason(held, Date.now()) !== undefined;
 }
@@ -96,7 +95,7 @@ export async function withAppLock<T>(
 ): Promise<T> {
   const { ttlMs = LOCK_TTL_MS, onTakeover } = typeof options === 'number' ? { ttlMs: options } : options;
   const who: AppLockHolder = typeof holder === 'string' ? { description: holder } : holder;
-  const key = lockKey(appId);
+  const key = appLockKey(appId);
   const owner = randomUUID();
   const now = new Date();
   const lock: LockBody = {

@@ -195,10 +195,6 @@ export function assertResolved(result: ResolveResult, strictness: Strictness, la
   return result.bundle;
 }
 
-/**
- * Opens, inspects (structure, limits, hashes) and resolves a bundle file, then runs `fn` while the bundle is open
- * (entry streams are only readable until it returns).
- */
 export interface AppBundleOptions {
   limits?: Partial<BundleLimits>;
   strictness: Strictness;
@@ -214,6 +210,10 @@ export interface AppBundleOptions {
   onEntryChecked?: (entry: CheckedEntry, open: (entryName: string) => Promise<NodeJS.ReadableStream>) => void | Promise<void>;
 }
 
+/**
+ * Opens, inspects (structure, limits, hashes) and resolves a bundle file, then runs `fn` while the bundle is open
+ * (entry streams are only readable until it returns).
+ */
 export async function withAppBundle<T>(
   path: string,
   opts: AppBundleOptions,
