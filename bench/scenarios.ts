@@ -1,7 +1,8 @@
 // The timed scenarios: our deploy (validate + deploy, as `appsctl aws deploy` runs it), the raw-upload floor, and the
 // original tool's algorithm as a baseline. All of them go through the same counting proxy to the same moto.
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateFunctionCommand, ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import pLimit from 'p-limit';
@@ -140,6 +141,7 @@ export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle, cache: '
   // first: a first deploy is of a bundle this machine has never validated.
   if (cache === 'cold') await rm(env.cacheDir, { recursive: true, force: true });
   let validateMs = 0;
+  const profiler = process.env.BENCH_CPU_PROF ? await startCpuProfile(cache === 'cold' ? 'first-deploy' : 'redeploy') : undefined;
   const t0 = performance.now();
   const run = await timed(env, () =>
     // As runDeploy (src/cli/commands/deploy.ts) does it.
@@ -154,9 +156,34 @@ export async function ourDeploy(env: BenchEnv, bundle: GeneratedBundle, cache: '
       },
     ),
   );
+  if (profiler) await profiler.stop(process.env.BENCH_CPU_PROF!);
   const { value, ...rest } = run;
   return { ...rest, validateMs, result: value };
 }
+
+/**
+ * BENCH_CPU_PROF=DIR: a V8 CPU profile of each of our deploys and raw-upload floors (this process only, the scenario
+ * alone), written to DIR/{first-deploy,redeploy,floor}-N.cpuprofile for Chrome DevTools or `node bench/profile-summary.mjs FILE`.
+ */
+async function startCpuProfile(name: string): Promise<{ stop: (dir: string) => Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return {
+    async stop(dir) {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      await mkdir(dir, { recursive: true });
+      const file = join(dir, `${name}-${++profiles}.cpuprofile`);
+      await writeFile(file, JSON.stringify(profile));
+      process.stderr.write(`[bench] CPU profile: ${file}\n`);
+    },
+  };
+}
+let profiles = 0;
 
 /** Every function zip, asset and the manifest of the bundle, as in-memory buffers (loaded before any timing). */
 export interface LoadedBundle {
@@ -178,6 +205,7 @@ export async function loadBundle(bundle: GeneratedBundle): Promise<LoadedBundle>
  * aws-chunked encoding with a trailing checksum): the difference between the two is the cost of streaming.
  */
 export async function rawUploadFloor(env: BenchEnv, loaded: LoadedBundle, body: 'buffer' | 'stream'): Promise<Timed> {
+  const profiler = body === 'buffer' && process.env.BENCH_CPU_PROF ? await startCpuProfile('floor') : undefined;
   const run = await timed(env, async () => {
     const { s3 } = makeAwsClients(env.target);
     const limit = pLimit(env.concurrency);
@@ -197,6 +225,7 @@ export async function rawUploadFloor(env: BenchEnv, loaded: LoadedBundle, body: 
     );
     s3.destroy();
   });
+  if (profiler) await profiler.stop(process.env.BENCH_CPU_PROF!);
   return run;
 }
 

@@ -655,6 +655,17 @@ describe('lifecycle', () => {
     await expect(outcome).rejects.toBeInstanceOf(UnsafeEntryNameError);
   });
 
+  it('reads a central directory too large to read at once record by record, with the same result', async () => {
+    // Prepare: 1,100 entries with 4,000-byte names make a 4.3 MiB directory, over the 4 MiB read in one go.
+    const extra = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`${String(i).padStart(4, '0')}-${'x'.repeat(3995)}`, String(i)]));
+    const path = await buildBundle(dir, { extra, statics: { 'a.txt': 'a' } });
+    // Act
+    const inspected = await inspect(path);
+    // Assess
+    expect(inspected.ignored).toEqual(Object.keys(extra));
+    expect(inspected.statics.map((f) => f.name)).toEqual(['a.txt']);
+  });
+
   it('names an entry that does not exist', async () => {
     // Act
     const outcome = withBundle(FIXTURE, undefined, (b) => b.openReadStream('nope.txt'));
