@@ -295,7 +295,8 @@ describe('files that are not sound zips', () => {
 
   const data = randomBytes(5000);
   const deflated = zlib.deflateRawSync(data);
-  it.each<[string, RawZipEntry, BundleErrorClass, string | RegExp]>([
+  type DataProblem = [string, RawZipEntry, BundleErrorClass, string | RegExp];
+  const dataProblems: DataProblem[] = [
     [
       'corrupt deflate data',
       { name: 'static/a.bin', data, method: 'deflate', rawData: Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) },
@@ -338,7 +339,21 @@ describe('files that are not sound zips', () => {
       EntrySizeMismatchError,
       'entry "bomb.txt" declares 1000 bytes but holds more',
     ],
-  ])('rejects %s', async (_label, entry, errorClass, expected) => {
+  ];
+  it.each<DataProblem>(dataProblems.flatMap(([label, entry, errorClass, expected]): DataProblem[] => {
+    // Entries up to 1 MiB are read whole, function zips are always streamed to their spool file: the same problem must
+    // read the same either way.
+    const asFunction = (text: string) => text.replace('a.bin', 'a.zip').replace('bomb.txt', 'bomb.zip');
+    return [
+      [`${label} (read whole)`, entry, errorClass, expected],
+      [
+        `${label} (streamed)`,
+        { ...entry, name: asFunction(String(entry.name)) },
+        errorClass,
+        typeof expected === 'string' ? asFunction(expected) : new RegExp(asFunction(expected.source)),
+      ],
+    ];
+  }))('rejects %s', async (_label, entry, errorClass, expected) => {
     // Prepare
     const path = await writeRawZip(join(dir, 'bundle.zip'), [{ name: 'static/ok.txt', data: 'fine' }, entry]);
     // Act
