@@ -14,6 +14,7 @@
 //   BENCH_TIMELINE=1         also log when each kind of request of each first deploy ran
 //   BENCH_TIMELINE=requests  also log every request (bulk PUTs aside) of each first deploy and unchanged redeploy
 //   BENCH_SETTLE_MS=500      pause after each reset of moto
+//   BENCH_CPU_PROF=DIR       write a V8 CPU profile of each of our deploys and floors to DIR (bench/profile-summary.mjs)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
