@@ -516,10 +516,14 @@ async function apply(
     if (plan.invokePolicy.action !== 'update') return;
     const current = await ports.iam.findPolicy(plan.invokePolicy.name);
     if (!current) throw new NotFoundError(`invoke policy ${plan.invokePolicy.name} was deleted during the deploy; create it with: appsctl aws init --create`);
+    // The versions are listed beside the document, not after it: this chain of IAM round trips is the last step of a
+    // first deploy to end. A listing for nothing (no ARN left to add) is only a read.
+    const versions = ports.iam.listPolicyVersions(current.arn);
+    versions.catch(() => undefined);
     const doc = parsePolicy(await ports.iam.getPolicyDocument(current.arn, current.defaultVersionId)).doc;
     const grown = await growInvokePolicy(ports.lambda, doc, plan.functions.map((f) => f.arn), plan.invokePolicy.name, lambdaLimit);
     if (!grown) return;
-    await ensurePolicyVersionRoom(ports.iam, current.arn);
+    await ensurePolicyVersionRoom(ports.iam, current.arn, await versions);
     await ports.iam.createPolicyVersion(current.arn, grown.text);
     logger.info('updated invoke policy', { policy: plan.invokePolicy.name, added: grown.added.length });
     onProgress({ step: 'policy', name: plan.invokePolicy.name, action: 'update' });
@@ -619,8 +623,8 @@ async function uploadCode(s3: S3Port, source: BundleSource, fp: FunctionPlan, f:
 }
 
 /** Deletes the oldest non-default versions of a managed policy until one more fits within IAM's 5. */
-export async function ensurePolicyVersionRoom(iam: IamPort, arn: string): Promise<void> {
-  const versions = await iam.listPolicyVersions(arn);
+export async function ensurePolicyVersionRoom(iam: IamPort, arn: string, listed?: Awaited<ReturnType<IamPort['listPolicyVersions']>>): Promise<void> {
+  const versions = listed ?? (await iam.listPolicyVersions(arn));
   const nonDefault = versions.filter((v) => !v.isDefault).sort((a, b) => (a.createDate?.getTime() ?? 0) - (b.createDate?.getTime() ?? 0) || versionNumber(a.versionId) - versionNumber(b.versionId));
   let count = versions.length;
   for (const v of nonDefault) {
