@@ -553,38 +553,34 @@ export class Bundle {
     const { entry, name, kind } = info;
     const problems = new Problems();
     let spoolPath: string | undefined;
-    let manifestChunks: Buffer[] | undefined;
-    let keptChunks: Buffer[] | undefined;
-    const whole = kind !== 'function' && readsWhole(entry);
-    let sink: Writable | undefined;
-    if (whole) {
-      if (kind === 'manifest') manifestChunks = [];
-      else if (kind === 'static' && this.onEntryChecked && entry.uncompressedSize <= CHECKED_BYTES_KEPT) keptChunks = [];
-    } else if (kind === 'function') {
-      // Temp files are named by position, never by entry name: the name is untrusted input.
-      spoolPath = join(await this.ensureTempDir(), `function-${this.spoolCount++}.zip`);
-      sink = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
-    } else if (kind === 'manifest') {
-      const chunks: Buffer[] = [];
-      manifestChunks = chunks;
-      sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) });
-    } else if (kind === 'static' && this.onEntryChecked && entry.uncompressedSize <= CHECKED_BYTES_KEPT) {
-      const chunks: Buffer[] = [];
-      keptChunks = chunks;
-      sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) });
-    } else {
-      sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
-    }
-
+    // The manifest's bytes are the manifest; a small asset's are handed to the listener (CheckedEntry.bytes).
+    const keep = kind === 'manifest' || (kind === 'static' && this.onEntryChecked !== undefined && entry.uncompressedSize <= CHECKED_BYTES_KEPT);
+    let bytes: Buffer | undefined;
     let read: StreamedEntry;
     try {
-      if (whole) {
-        const r = await this.readWholeEntry(entry, name, kind === 'static');
-        read = r;
-        manifestChunks?.push(r.bytes);
-        keptChunks?.push(r.bytes);
+      if (kind !== 'function' && readsWhole(entry)) {
+        const whole = await this.readWholeEntry(entry, name, kind === 'static');
+        read = whole;
+        // A buffer of its own (readWholeEntry): held as it is.
+        if (keep) bytes = whole.bytes;
       } else {
-        read = await this.streamEntry(entry, name, sink!, kind === 'static');
+        let sink: Writable;
+        let chunks: Buffer[] | undefined;
+        if (kind === 'function') {
+          // Temp files are named by position, never by entry name: the name is untrusted input.
+          spoolPath = join(await this.ensureTempDir(), `function-${this.spoolCount++}.zip`);
+          sink = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
+        } else if (keep) {
+          const collected: Buffer[] = [];
+          chunks = collected;
+          sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (collected.push(chunk), cb()) });
+        } else {
+          sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
+        }
+        read = await this.streamEntry(entry, name, sink, kind === 'static');
+        // Copied even when it is one chunk: a chunk may be a slice of the inflater's larger output buffer, which holding
+        // it would keep alive whole (HeadStart counts held bytes by length).
+        if (chunks) bytes = Buffer.concat(chunks);
       }
     } catch (err) {
       if (!(err instanceof EntryProblem)) throw err;
@@ -606,12 +602,8 @@ export class Bundle {
       if (spoolPath !== undefined) this.tempFiles.set(name, spoolPath);
       this.checked.add(name);
       const md5Hex = read.md5?.toString('hex');
-      // A streamed entry's chunks are copied even when there is one: a chunk may be a slice of the inflater's larger
-      // output buffer, which holding it would keep alive whole (HeadStart counts held bytes by length). An entry read
-      // whole is a buffer of its own (readWholeEntry).
-      const kept = keptChunks === undefined ? undefined : whole ? keptChunks[0] : Buffer.concat(keptChunks);
       try {
-        await this.onEntryChecked({ kind, file, ...(md5Hex === undefined ? {} : { md5Hex }), ...(kept ? { bytes: kept } : {}) });
+        await this.onEntryChecked({ kind, file, ...(md5Hex === undefined ? {} : { md5Hex }), ...(bytes && kind === 'static' ? { bytes } : {}) });
       } catch {
         // A listener's failure is its own; the inspection goes on.
       }
@@ -621,7 +613,7 @@ export class Bundle {
       file,
       innerBytes,
       ...(spoolPath === undefined ? {} : { spoolPath }),
-      ...(manifestChunks === undefined ? {} : { manifestBytes: manifestChunks.length === 1 ? manifestChunks[0]! : Buffer.concat(manifestChunks) }),
+      ...(kind === 'manifest' ? { manifestBytes: bytes } : {}),
       ...(read.md5 === undefined ? {} : { md5Hex: read.md5.toString('hex') }),
     };
   }
@@ -671,14 +663,11 @@ export class Bundle {
       if (this.closed || isFsError(err)) throw err;
       // zlib stops at the output limit with a RangeError; what it gave up on is more than the entry declares.
       if ((err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new EntryProblem(new EntrySizeMismatchError(`entry ${q(name)} declares ${entry.uncompressedSize} bytes but holds more`, { cause: err }));
+        throw new EntryProblem(sizeMismatch(name, entry.uncompressedSize, undefined, { cause: err }));
       }
       throw new EntryProblem(streamProblemError(entry, name, err));
     }
-    if (bytes.length !== entry.uncompressedSize) {
-      const holds = bytes.length > entry.uncompressedSize ? 'holds more' : `holds only ${bytes.length}`;
-      throw new EntryProblem(new EntrySizeMismatchError(`entry ${q(name)} declares ${entry.uncompressedSize} bytes but ${holds}`));
-    }
+    if (bytes.length !== entry.uncompressedSize) throw new EntryProblem(sizeMismatch(name, entry.uncompressedSize, bytes.length));
     return {
       size: bytes.length,
       sha256: createHash('sha256').update(bytes).digest(),
@@ -722,6 +711,12 @@ export async function withBundle<T>(path: string, limits: Partial<BundleLimits> 
   }
 }
 
+/** An entry that holds more bytes than it declares (`held` undefined: inflation was stopped), or fewer. */
+function sizeMismatch(name: string, declared: number, held: number | undefined, options?: { cause?: unknown }): EntrySizeMismatchError {
+  const holds = held === undefined || held > declared ? 'holds more' : `holds only ${held}`;
+  return new EntrySizeMismatchError(`entry ${q(name)} declares ${declared} bytes but ${holds}`, options);
+}
+
 /** A problem found while streaming one entry, to be collected rather than to end the pass. */
 class EntryProblem extends Error {
   readonly kind: BundleErrorClass;
@@ -755,14 +750,14 @@ class SizeGuard extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.declared) {
-      cb(new EntrySizeMismatchError(`entry ${q(this.entryName)} declares ${this.declared} bytes but holds more`));
+      cb(sizeMismatch(this.entryName, this.declared, undefined));
       return;
     }
     this.onChunk(chunk);
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
-    cb(this.bytes < this.declared ? new EntrySizeMismatchError(`entry ${q(this.entryName)} declares ${this.declared} bytes but holds only ${this.bytes}`) : null);
+    cb(this.bytes < this.declared ? sizeMismatch(this.entryName, this.declared, this.bytes) : null);
   }
 }
 
@@ -824,10 +819,9 @@ class FileReader extends yauzl.RandomAccessReader {
 
   async preloadDirectory(start: number, end: number): Promise<void> {
     if (end - start > CENTRAL_DIRECTORY_PRELOAD_MAX || end <= start) return;
-    const bytes = Buffer.allocUnsafe(end - start);
-    await new Promise<void>((resolve, reject) => this.read(bytes, 0, bytes.length, start, (err) => (err ? reject(err) : resolve())));
-    this.directory = { start, bytes };
+    this.directory = { start, bytes: await this.readAt(start, end - start) };
   }
+
   /** `length` bytes at `position`, in one buffer of their own. */
   readAt(position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafeSlow(length);
@@ -1007,11 +1001,11 @@ function streamProblemError(entry: Entry, name: string, err: unknown): BundleErr
   const message = errorMessage(err);
   const opts = { cause: err };
   if (/too many bytes in the stream/.test(message)) {
-    return new EntrySizeMismatchError(`entry ${n} declares ${entry.uncompressedSize} bytes but holds more`, opts);
+    return sizeMismatch(name, entry.uncompressedSize, undefined, opts);
   }
   const short = /not enough bytes in the stream\. expected (\d+)\. got only (\d+)/.exec(message);
   if (short !== null && entry.compressionMethod === 8) {
-    return new EntrySizeMismatchError(`entry ${n} declares ${entry.uncompressedSize} bytes but holds only ${short[2]}`, opts);
+    return sizeMismatch(name, entry.uncompressedSize, Number(short[2]), opts);
   }
   if (/file data overflows file bounds|unexpected EOF|not enough bytes in the stream/.test(message)) {
     return new CorruptZipError(`entry ${n} is cut off: its data runs past the end of the file (truncated bundle?)`, opts);

@@ -6,7 +6,7 @@ import type { Logger } from './logger';
 import { DEPLOY_SECTIONS } from './manifest';
 import { staticKey } from './naming';
 import { addLambdaArns, ALLOW_LAMBDA_SID, IAM_POLICY_MAX_VERSIONS, parsePolicy, type PolicyDocument } from './policy';
-import type { FunctionInfo, IamEntity, IamPolicy, IamPort, LambdaPort, ListedObject, MattermostPort, S3Port } from './ports';
+import type { FunctionInfo, IamEntity, IamPolicy, IamPort, PolicyVersion, LambdaPort, ListedObject, MattermostPort, S3Port } from './ports';
 import { withAppBundle, type AppBundle, type AppBundleOptions, type PlannedFunction, type PlannedStatic } from './provision';
 import { codeKey, codeObject, SHA_METADATA, staticObject } from './objects';
 import { HeadStart, type HeadStartHandle } from './head-start';
@@ -623,7 +623,7 @@ async function uploadCode(s3: S3Port, source: BundleSource, fp: FunctionPlan, f:
 }
 
 /** Deletes the oldest non-default versions of a managed policy until one more fits within IAM's 5. */
-export async function ensurePolicyVersionRoom(iam: IamPort, arn: string, listed?: Awaited<ReturnType<IamPort['listPolicyVersions']>>): Promise<void> {
+export async function ensurePolicyVersionRoom(iam: IamPort, arn: string, listed?: PolicyVersion[]): Promise<void> {
   const versions = listed ?? (await iam.listPolicyVersions(arn));
   const nonDefault = versions.filter((v) => !v.isDefault).sort((a, b) => (a.createDate?.getTime() ?? 0) - (b.createDate?.getTime() ?? 0) || versionNumber(a.versionId) - versionNumber(b.versionId));
   let count = versions.length;
