@@ -133,11 +133,15 @@ export class SdkLambdaPort implements LambdaPort {
     return { ...toInfo(res), arn: unqualifiedArn(res.FunctionArn!) };
   }
 
-  async waitUntilReady(name: string, after: 'create' | 'update'): Promise<FunctionInfo> {
+  async waitUntilReady(name: string, after: 'create' | 'update', answered?: FunctionInfo): Promise<FunctionInfo> {
     const deadline = Date.now() + this.wait.timeoutMs;
     let delay = this.wait.initialDelayMs;
+    // Lambda answers a create Pending and an update InProgress, so this is mostly one GetFunction saved on emulators
+    // that answer Active at once; a function already ready is ready, whoever says so.
+    let known = (after === 'create' ? answered?.state : answered?.lastUpdateStatus) !== undefined ? answered : undefined;
     for (;;) {
-      const info = await this.getFunction(name);
+      const info = known ?? (await this.getFunction(name));
+      known = undefined;
       if (!info) throw new AwsOperationError(`function ${name} disappeared while waiting for it to become ready`);
       const failed = info.state === 'Failed' || info.lastUpdateStatus === 'Failed';
       if (failed) throw new AwsOperationError(`function ${name} failed to become ready: ${info.stateReason ?? info.lastUpdateStatus ?? info.state}`);

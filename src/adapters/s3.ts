@@ -126,8 +126,20 @@ export class SdkS3Port implements S3Port {
     }
   }
 
-  async deleteObject(key: string): Promise<void> {
-    await withRetry(`DeleteObject s3://${this.bucket}/${key}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })), retryable);
+  async deleteObject(key: string, options: { ifMatch?: string } = {}): Promise<void> {
+    const { ifMatch } = options;
+    try {
+      await withRetry(
+        `DeleteObject s3://${this.bucket}/${key}`,
+        () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) })),
+        retryable,
+      );
+    } catch (err) {
+      // With If-Match, S3 answers 404 for an object that is not there: a retry whose first attempt deleted it, say.
+      if (ifMatch && notFound(rootCause(err))) return;
+      if (preconditionFailed(rootCause(err))) throw new PreconditionFailedError(`s3://${this.bucket}/${key} was changed by someone else`, { cause: err });
+      throw err;
+    }
   }
 
   async listKeys(prefix: string): Promise<ListedObject[]> {

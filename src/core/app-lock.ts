@@ -109,13 +109,30 @@ export async function withAppLock<T>(
   const body = JSON.stringify(lock);
   const put = (condition: { ifNoneMatch: '*' } | { ifMatch: string }) =>
     s3.putObject({ key, body, contentLength: Buffer.byteLength(body), contentType: 'application/json', ...condition });
+  /** The ETag of our lock object as last read: what the release deletes, and only that. */
+  let ourEtag: string | undefined;
   /**
    * Whether the lock object is ours. Asked after a conditional write answered 412 (the write may have been our own: the
    * first attempt reached S3 and its response was lost, so the retry found the object) and after every acquisition.
    */
   const ours = async () => {
     const current = await s3.getObjectText(key);
-    return current ? parseLock(current.text)?.owner === owner : false;
+    const mine = current ? parseLock(current.text)?.owner === owner : false;
+    if (mine) ourEtag = current!.etag;
+    return mine;
+  };
+
+  /**
+   * Deletes the lock only if it is still ours: a deploy that outlived the TTL may have had it taken over. One conditional
+   * DELETE (`If-Match`, which S3 evaluates for general purpose buckets since September 2025) rather than a read and then
+   * a delete: this is the last request of every deploy that changed something. Best effort either way: a lock left
+   * behind expires, and one taken over (412) is not ours to delete.
+   */
+  const release = async (): Promise<void> => {
+    if (ourEtag !== undefined) return s3.deleteObject(key, { ifMatch: ourEtag }).catch(() => undefined);
+    // No ETag read (a store that answers none): the read-then-delete of old.
+    const current = await s3.getObjectText(key).catch(() => undefined);
+    if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);
   };
 
   let firstTry = true;
@@ -156,7 +173,6 @@ export async function withAppLock<T>(
   try {
     return await fn({ firstTry });
   } finally {
-    const current = await s3.getObjectText(key).catch(() => undefined);
-    if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);
+    await release();
   }
 }

@@ -92,7 +92,8 @@ export interface DeployPlan {
   displayName: string;
   bucket: string;
   executeRole: { name: string; arn: string };
-  invokePolicy: { name: string; arn: string; action: 'update' | 'unchanged'; addedArns: string[]; removedArns: string[]; document: string };
+  /** `versionId`: the default version when planned, whose document the plan grew into `document`. */
+  invokePolicy: { name: string; arn: string; versionId: string; action: 'update' | 'unchanged'; addedArns: string[]; removedArns: string[]; document: string };
   functions: FunctionPlan[];
   statics: StaticPlan[];
   manifest: { key: string; action: Action };
@@ -216,6 +217,7 @@ export async function planDeploy(ports: DeployPorts, source: BundleSource, opts:
     invokePolicy: {
       name: policy.name,
       arn: policy.arn,
+      versionId: policy.defaultVersionId,
       action: grown ? 'update' : 'unchanged',
       addedArns: grown?.added ?? [],
       removedArns: grown?.removed ?? [],
@@ -514,19 +516,26 @@ async function apply(
   // may have added its ARNs since the plan's read.
   const policyDone = (async () => {
     if (plan.invokePolicy.action !== 'update') return;
-    const current = await ports.iam.findPolicy(plan.invokePolicy.name);
-    if (!current) throw new NotFoundError(`invoke policy ${plan.invokePolicy.name} was deleted during the deploy; create it with: appsctl aws init --create`);
-    // The versions are listed beside the document, not after it: this chain of IAM round trips is the last step of a
-    // first deploy to end. A listing for nothing (no ARN left to add) is only a read.
-    const versions = ports.iam.listPolicyVersions(current.arn);
-    versions.catch(() => undefined);
-    const doc = parsePolicy(await ports.iam.getPolicyDocument(current.arn, current.defaultVersionId)).doc;
-    const grown = await growInvokePolicy(ports.lambda, doc, plan.functions.map((f) => f.arn), plan.invokePolicy.name, lambdaLimit);
+    const { name, arn, versionId } = plan.invokePolicy;
+    // Two reads side by side, not a chain: this is the last step of a first deploy to end. The listing names the default
+    // version now (and the versions to prune); the plan's version is read beside it, and is still the default unless
+    // another deployer changed the policy meanwhile, which costs one read more.
+    const planned = ports.iam.getPolicyDocument(arn, versionId);
+    planned.catch(() => undefined);
+    const versions = await ports.iam.listPolicyVersions(arn).catch(async (err: unknown) => {
+      if (!(await ports.iam.findPolicy(name).catch(() => true))) {
+        throw new NotFoundError(`invoke policy ${name} was deleted during the deploy; create it with: appsctl aws init --create`, { cause: err });
+      }
+      throw err;
+    });
+    const current = versions.find((v) => v.isDefault)?.versionId ?? versionId;
+    const doc = parsePolicy(current === versionId ? await planned : await ports.iam.getPolicyDocument(arn, current)).doc;
+    const grown = await growInvokePolicy(ports.lambda, doc, plan.functions.map((f) => f.arn), name, lambdaLimit);
     if (!grown) return;
-    await ensurePolicyVersionRoom(ports.iam, current.arn, await versions);
-    await ports.iam.createPolicyVersion(current.arn, grown.text);
-    logger.info('updated invoke policy', { policy: plan.invokePolicy.name, added: grown.added.length });
-    onProgress({ step: 'policy', name: plan.invokePolicy.name, action: 'update' });
+    await ensurePolicyVersionRoom(ports.iam, arn, versions);
+    await ports.iam.createPolicyVersion(arn, grown.text);
+    logger.info('updated invoke policy', { policy: name, added: grown.added.length });
+    onProgress({ step: 'policy', name, action: 'update' });
   })();
   // Every task ends before this deploy does (and before its app lock is released), failed or not; the first failure
   // is then the deploy's.
@@ -593,23 +602,23 @@ async function applyFunction(ports: DeployPorts, fp: FunctionPlan, f: PlannedFun
     if (created.codeSha256 && created.codeSha256 !== f.file.sha256Base64) {
       throw new ConflictError(`function ${fp.lambdaName} was created meanwhile by someone else, with other code; deploy again with --update to replace it`);
     }
-    await ports.lambda.waitUntilReady(fp.lambdaName, 'create');
+    await ports.lambda.waitUntilReady(fp.lambdaName, 'create', created);
     logger.info('created function', { name: fp.lambdaName });
     return;
   }
   if (fp.changes.includes('code')) {
-    await ports.lambda.updateFunctionCode(fp.lambdaName, code);
-    await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
+    const updated = await ports.lambda.updateFunctionCode(fp.lambdaName, code);
+    await ports.lambda.waitUntilReady(fp.lambdaName, 'update', updated);
   }
   if (fp.changes.some((c) => c !== 'code')) {
     const current = await ports.lambda.getFunction(fp.lambdaName);
-    await ports.lambda.updateFunctionConfiguration(fp.lambdaName, {
+    const updated = await ports.lambda.updateFunctionConfiguration(fp.lambdaName, {
       handler: f.handler,
       runtime: f.runtime,
       role: roleArn,
       environment: environment ?? current?.environment ?? {},
     });
-    await ports.lambda.waitUntilReady(fp.lambdaName, 'update');
+    await ports.lambda.waitUntilReady(fp.lambdaName, 'update', updated);
   }
   logger.info('updated function', { name: fp.lambdaName, changes: fp.changes.join(',') });
 }

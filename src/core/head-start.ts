@@ -55,12 +55,12 @@ export class HeadStart implements HeadStartHandle {
   private readonly waiting: Array<[CheckedEntry, Open]> = [];
   private readonly uploads = new Map<string, { sha256Hex: string; created: Promise<boolean> }>();
   private readonly limit: LimitFunction;
+  /** The static keys that existed before the lock (left to the apply step), once the head start is known worth it. */
+  private worth: Promise<ReadonlySet<string> | undefined> | undefined;
   private lock: Promise<{ firstTry: boolean } | undefined> | undefined;
   private held: Promise<void> | undefined;
   private release: (() => void) | undefined;
   private stopped = false;
-  /** Static keys listed before the lock was taken: left to the apply step. */
-  private existing: ReadonlySet<string> = new Set();
   /** Bytes of checked assets waiting for their upload (CheckedEntry.bytes). */
   private heldBytes = 0;
   private readonly roomWaiters: Array<() => void> = [];
@@ -89,11 +89,8 @@ export class HeadStart implements HeadStartHandle {
       ...preview.statics.map((s): [string, Target] => [s.file.entryName, { kind: 'static', planned: s }]),
     ]);
     const appId = preview.manifest.app_id;
-    this.lock = worthIt.then((existing) => {
-      if (!existing || this.stopped) return undefined;
-      this.existing = existing;
-      return this.takeLock(appId);
-    });
+    this.worth = worthIt.then((existing) => (this.stopped ? undefined : existing));
+    this.lock = this.worth.then((existing) => (existing ? this.takeLock(appId) : undefined));
     void this.lock.then((acquired) => {
       if (!acquired) (this.idle = true), this.wake();
     });
@@ -158,13 +155,17 @@ export class HeadStart implements HeadStartHandle {
   }
 
   private async upload(kind: Target['kind'], put: PutObjectInput): Promise<boolean> {
-    const acquired = await this.lock;
-    if (!acquired || this.stopped) return false;
+    const existing = await this.worth;
+    if (!existing || this.stopped) return false;
     const { key } = put;
     // An asset that exists may be the deployed version's: the apply step decides. The listing was made before the lock
-    // was held (it is the plan's, read early); what another deployer created since is refused by If-None-Match.
-    if (kind === 'static' ? this.existing.has(key) : await this.s3.headObject(key)) return false;
-    if (this.stopped) return false;
+    // was held (it is the plan's, read early), and a code object is looked for while the lock is being taken, not after:
+    // what another deployer created since either read is refused by If-None-Match.
+    if (kind === 'static' && existing.has(key)) return false;
+    const found = kind === 'function' ? this.s3.headObject(key) : Promise.resolve(undefined);
+    found.catch(() => undefined);
+    const acquired = await this.lock;
+    if (!acquired || this.stopped || (await found)) return false;
     try {
       await this.s3.putObject({ ...put, ifNoneMatch: '*' });
     } catch (err) {

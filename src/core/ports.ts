@@ -100,7 +100,11 @@ export interface S3Port {
   headObject(key: string): Promise<ObjectInfo | undefined>;
   getObjectText(key: string): Promise<{ text: string; etag?: string } | undefined>;
   putObject(input: PutObjectInput): Promise<{ etag?: string; versionId?: string }>;
-  deleteObject(key: string): Promise<void>;
+  /**
+   * A missing key is not an error. With `ifMatch`, deletes only the object of that ETag: another one throws
+   * PreconditionFailedError (code PRECONDITION_FAILED), and none at all is done already.
+   */
+  deleteObject(key: string, options?: { ifMatch?: string }): Promise<void>;
   listKeys(prefix: string): Promise<ListedObject[]>;
   getTags(key: string): Promise<Record<string, string>>;
   putTags(key: string, tags: Record<string, string>): Promise<void>;
@@ -147,8 +151,11 @@ export interface LambdaPort {
   createFunction(spec: FunctionSpec): Promise<FunctionInfo>;
   updateFunctionCode(name: string, code: { s3Bucket: string; s3Key: string }): Promise<FunctionInfo>;
   updateFunctionConfiguration(name: string, config: { handler: string; runtime: string; role: string; environment: Record<string, string> }): Promise<FunctionInfo>;
-  /** Waits for State=Active (after create) or LastUpdateStatus=Successful (after update); throws naming the function otherwise. */
-  waitUntilReady(name: string, after: 'create' | 'update'): Promise<FunctionInfo>;
+  /**
+   * Waits for State=Active (after create) or LastUpdateStatus=Successful (after update); throws naming the function
+   * otherwise. `answered`: what the create or update call answered, which needs no GetFunction when it says ready.
+   */
+  waitUntilReady(name: string, after: 'create' | 'update', answered?: FunctionInfo): Promise<FunctionInfo>;
   deleteFunction(name: string): Promise<void>;
   /** Invokes synchronously; returns the payload text. */
   invoke(name: string, payload: string): Promise<{ payload: string; functionError?: string }>;

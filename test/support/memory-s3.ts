@@ -20,7 +20,7 @@ export interface StoredObject {
 export interface MemoryS3Call {
   op: 'head' | 'get' | 'put' | 'delete' | 'list' | 'getTags' | 'putTags';
   key: string;
-  /** For puts: whether the write happened or lost its precondition. */
+  /** For puts and conditional deletes: whether the write happened or lost its precondition. */
   outcome?: 'written' | 'precondition-failed';
   ifNoneMatch?: '*';
   ifMatch?: string;
@@ -142,9 +142,15 @@ export class MemoryS3 implements S3Port {
     return { etag: stored.etag };
   }
 
-  async deleteObject(key: string): Promise<void> {
+  async deleteObject(key: string, options: { ifMatch?: string } = {}): Promise<void> {
     await hop();
-    this.calls.push({ op: 'delete', key });
+    const call: MemoryS3Call = { op: 'delete', key, ...(options.ifMatch ? { ifMatch: options.ifMatch } : {}) };
+    this.calls.push(call);
+    const current = this.objects.get(key);
+    if (options.ifMatch !== undefined && current && current.etag !== options.ifMatch) {
+      call.outcome = 'precondition-failed';
+      throw new PreconditionFailedError(`s3://${this.bucket}/${key} was changed by someone else`);
+    }
     this.objects.delete(key);
   }
 

@@ -28,6 +28,24 @@ describe('the app lock', () => {
     expect(s3.keys('deployments/locks/')).toEqual([]);
   });
 
+  it.each([
+    { case: 'still ours', takenOver: false, left: [] },
+    { case: 'taken over meanwhile (it outlived its TTL)', takenOver: true, left: [KEY] },
+  ])('releases with one conditional DELETE of its own ETag, and leaves a lock $case', async ({ takenOver, left }) => {
+    // Prepare
+    const s3 = new MemoryS3();
+
+    // Act
+    await withAppLock(s3, 'my-app', 'test', async () => {
+      s3.calls.length = 0;
+      if (takenOver) s3.putRaw(KEY, lockBody({ owner: 'the one who took it over' }));
+    });
+
+    // Assess: no read before the delete, and someone else's lock stays
+    expect(s3.calls.map((c) => [c.op, c.ifMatch !== undefined, c.outcome])).toEqual([['delete', true, takenOver ? 'precondition-failed' : undefined]]);
+    expect(s3.keys('deployments/locks/')).toEqual(left);
+  });
+
   it('holds the lock when its own create reached S3 but the answer was lost (the retry met 412)', async () => {
     // Prepare: the first conditional create is stored, then answers as the SDK port does after its retry found the object
     const s3 = new MemoryS3();

@@ -37,6 +37,7 @@ export const deployPlanSchema = z.object({
   bucket: z.string(),
   executeRole: iamResource,
   invokePolicy: iamResource.extend({
+    versionId: z.string().describe('The default version when planned, whose document the plan grew into `document`.'),
     action: z.enum(['update', 'unchanged']),
     addedArns: z.array(z.string()),
     removedArns: z.array(z.string()),
