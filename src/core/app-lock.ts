@@ -85,14 +85,26 @@ export interface AppLockOptions {
   onTakeover?: (message: string) => void;
 }
 
-export async function withAppLock<T>(
-  s3: S3Port,
-  appId: string,
-  holder: string | AppLockHolder,
-  /** `firstTry`: the lock was free when asked for (nobody held it, nor had to be taken over). */
-  fn: (acquired: { firstTry: boolean }) => Promise<T>,
-  options: number | AppLockOptions = {},
-): Promise<T> {
+/** A lock this process wrote: see acquireAppLock. */
+export interface AcquiredAppLock {
+  /** The lock was free when asked for (nobody held it, nor had to be taken over). */
+  readonly firstTry: boolean;
+  /**
+   * Whether the lock object, read back, is ours. S3 conditional writes are atomic, but some S3-compatible stores (moto
+   * among them, design.md §6) let two concurrent creates both succeed; the later one is what stays, and the earlier
+   * writer must step back: false. Rejects when the read fails.
+   */
+  readonly confirmed: Promise<boolean>;
+  /** Deletes the lock if it is still ours; best effort, never throws. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the app's lock, or throws ConflictError naming who holds it. Resolves as soon as the conditional write is done;
+ * its read-back (`confirmed`) is left to the caller, so that work which is safe to do before it (the head start's
+ * conditional uploads, which it never deletes unconfirmed) need not wait for one more round trip. withAppLock waits.
+ */
+export async function acquireAppLock(s3: S3Port, appId: string, holder: string | AppLockHolder, options: number | AppLockOptions = {}): Promise<AcquiredAppLock> {
   const { ttlMs = LOCK_TTL_MS, onTakeover } = typeof options === 'number' ? { ttlMs: options } : options;
   const who: AppLockHolder = typeof holder === 'string' ? { description: holder } : holder;
   const key = appLockKey(appId);
@@ -120,19 +132,6 @@ export async function withAppLock<T>(
     const mine = current ? parseLock(current.text)?.owner === owner : false;
     if (mine) ourEtag = current!.etag;
     return mine;
-  };
-
-  /**
-   * Deletes the lock only if it is still ours: a deploy that outlived the TTL may have had it taken over. One conditional
-   * DELETE (`If-Match`, which S3 evaluates for general purpose buckets since September 2025) rather than a read and then
-   * a delete: this is the last request of every deploy that changed something. Best effort either way: a lock left
-   * behind expires, and one taken over (412) is not ours to delete.
-   */
-  const release = async (): Promise<void> => {
-    if (ourEtag !== undefined) return s3.deleteObject(key, { ifMatch: ourEtag }).catch(() => undefined);
-    // No ETag read (a store that answers none): the read-then-delete of old.
-    const current = await s3.getObjectText(key).catch(() => undefined);
-    if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);
   };
 
   let firstTry = true;
@@ -167,12 +166,47 @@ export async function withAppLock<T>(
       if (held) onTakeover?.(`took over the lock of ${appId} left by ${held.holder} since ${held.acquiredAt}: ${reason}`);
     }
   });
-  // Read back: S3 conditional writes are atomic, but some S3-compatible stores (moto among them, design.md §6) let two
-  // concurrent creates both succeed; the later one is what stays, and the earlier writer must step back.
-  if (!(await ours())) throw new ConflictError(`another deployment of ${appId} has just started; try again when it has finished`);
+  const confirmed = ours();
+  confirmed.catch(() => undefined);
+  return {
+    firstTry,
+    confirmed,
+    /**
+     * One conditional DELETE of our own ETag (`If-Match`, which S3 evaluates for general purpose buckets since September
+     * 2025) rather than a read and then a delete: this is the last request of every deploy that changed something. A
+     * lock taken over meanwhile (a deploy that outlived the TTL) fails it with 412 and stays; one left behind expires.
+     */
+    async release() {
+      await confirmed.catch(() => undefined);
+      if (ourEtag !== undefined) return s3.deleteObject(key, { ifMatch: ourEtag }).catch(() => undefined);
+      // No ETag read (the read-back failed, or a store answers none): read, then delete if ours.
+      const current = await s3.getObjectText(key).catch(() => undefined);
+      if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);
+    },
+  };
+}
+
+/** Runs `fn` holding the app's lock, confirmed; releases it after, whatever `fn` did. */
+export async function withAppLock<T>(
+  s3: S3Port,
+  appId: string,
+  holder: string | AppLockHolder,
+  /** `firstTry`: the lock was free when asked for (nobody held it, nor had to be taken over). */
+  fn: (acquired: { firstTry: boolean }) => Promise<T>,
+  options: number | AppLockOptions = {},
+): Promise<T> {
+  const lock = await acquireAppLock(s3, appId, holder, options);
+  let confirmed: boolean;
   try {
-    return await fn({ firstTry });
+    confirmed = await lock.confirmed;
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  if (!confirmed) throw new ConflictError(`another deployment of ${appId} has just started; try again when it has finished`);
+  try {
+    return await fn({ firstTry: lock.firstTry });
   } finally {
-    await release();
+    await lock.release();
   }
 }

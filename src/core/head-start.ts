@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { withAppLock, type AppLockHolder } from './app-lock';
+import { acquireAppLock, type AcquiredAppLock, type AppLockHolder } from './app-lock';
 import type { CheckedEntry } from './bundle';
 import { codeKey, codeObject, deleteKeys, staticObject } from './objects';
 import type { PutObjectInput, S3Port } from './ports';
@@ -16,8 +16,9 @@ import type { AppBundle, PlannedFunction, PlannedStatic } from './provision';
  * - Only objects that do not exist yet, under keys nothing names before this deploy's manifest: the version's static
  *   prefix and the private, content-addressed functions/ prefix. Nothing that exists is overwritten (an existing asset
  *   that differs, a function) before the bundle as a whole is known good; that stays with the apply step.
- * - Only while holding the app's lock: no other deployer of the app can create or rely on these keys meanwhile. Every
- *   PUT is conditional (`If-None-Match: *`) as well, for what was created between the early listing and the lock.
+ * - Only once the app's lock is written: no other deployer of the app can create or rely on these keys meanwhile. Every
+ *   PUT is conditional (`If-None-Match: *`) as well, for what was created between the early listing and the lock, and
+ *   for a store whose lock turns out, read back, to be another deployer's (see takeLock).
  * - If the bundle is refused after all (a later entry is bad, the plan finds a conflict), every object it created is
  *   deleted before the lock is released: bad input still changes nothing. Once the apply step has begun, what was
  *   uploaded stays, as every upload of apply does (a re-run completes a failed deploy).
@@ -57,9 +58,10 @@ export class HeadStart implements HeadStartHandle {
   private readonly limit: LimitFunction;
   /** The static keys that existed before the lock (left to the apply step), once the head start is known worth it. */
   private worth: Promise<ReadonlySet<string> | undefined> | undefined;
-  private lock: Promise<{ firstTry: boolean } | undefined> | undefined;
-  private held: Promise<void> | undefined;
-  private release: (() => void) | undefined;
+  /** The app lock once written, undefined when it was not taken; its read-back (`confirmed`) may still be on its way. */
+  private lock: Promise<AcquiredAppLock | undefined> | undefined;
+  /** Set when the read-back found another deployer's lock (moto's non-atomic creates): upload no more, delete nothing. */
+  private unconfirmed = false;
   private stopped = false;
   /** Bytes of checked assets waiting for their upload (CheckedEntry.bytes). */
   private heldBytes = 0;
@@ -97,21 +99,31 @@ export class HeadStart implements HeadStartHandle {
     for (const [entry, open] of this.waiting.splice(0)) void this.offer(entry, open);
   }
 
-  /** Resolves once the lock is held, until finish(); undefined when it could not be taken (the deploy will say why). */
-  private takeLock(appId: string): Promise<{ firstTry: boolean } | undefined> {
-    return new Promise((resolve) => {
-      this.held = withAppLock(
-        this.s3,
-        appId,
-        this.opts.lockHolder,
-        (acquired) =>
-          new Promise<void>((done) => {
-            this.release = done;
-            resolve(acquired);
-          }),
-        { onTakeover: (message) => this.warnings.push(message) },
-      ).catch(() => resolve(undefined));
-    });
+  /**
+   * Resolves once the lock is written, held until finish(); undefined when it could not be taken (the deploy will say
+   * why). Uploads start then, beside its read-back: each is conditional and creates only a new key, so one made under a
+   * lock that the read-back then finds to be another deployer's is left in place, never deleted (finish()). Whoever holds
+   * the lock plans from what it finds, so an asset left there is overwritten if its bytes differ, and a code object's key
+   * is its content's hash.
+   */
+  private async takeLock(appId: string): Promise<AcquiredAppLock | undefined> {
+    try {
+      const lock = await acquireAppLock(this.s3, appId, this.opts.lockHolder, { onTakeover: (message) => this.warnings.push(message) });
+      void lock.confirmed.then(
+        (ours) => this.stepBackUnless(ours),
+        () => this.stepBackUnless(false),
+      );
+      return lock;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private stepBackUnless(ours: boolean): void {
+    if (ours) return;
+    this.unconfirmed = true;
+    this.idle = true;
+    this.wake();
   }
 
   /** withAppBundle's onEntryChecked: one entry's own bytes passed their checks, and `open` reads them. */
@@ -165,7 +177,7 @@ export class HeadStart implements HeadStartHandle {
     const found = kind === 'function' ? this.s3.headObject(key) : Promise.resolve(undefined);
     found.catch(() => undefined);
     const acquired = await this.lock;
-    if (!acquired || this.stopped || (await found)) return false;
+    if (!acquired || this.stopped || this.unconfirmed || (await found)) return false;
     try {
       await this.s3.putObject({ ...put, ifNoneMatch: '*' });
     } catch (err) {
@@ -213,24 +225,25 @@ export class HeadStart implements HeadStartHandle {
    */
   async ready(): Promise<HeadStartHandle | undefined> {
     const acquired = await this.lock;
-    if (!acquired) return undefined;
+    if (!acquired || !(await acquired.confirmed.catch(() => false))) return undefined;
     this.firstTry = acquired.firstTry;
     return this;
   }
 
   /**
    * The deploy ended, or the bundle was refused. Waits for every upload; unless the apply step had begun, deletes every
-   * object the head start created; then releases the lock. Deletion is best effort: what is left is named by no manifest.
+   * object the head start created under a lock confirmed ours; then releases the lock. Deletion is best effort: what is
+   * left is named by no manifest.
    */
   async finish(): Promise<void> {
     this.stopped = true;
     this.wake();
     const results = await Promise.all([...this.uploads].map(async ([key, u]) => ((await u.created) ? key : undefined)));
     const created = results.filter((k): k is string => k !== undefined);
-    if (!this.committed) await deleteKeys(this.s3, created, this.limit).catch(() => undefined);
     // A lock still being taken is taken, then released: nothing else would ever release it.
-    await this.lock;
-    this.release?.();
-    await this.held;
+    const lock = await this.lock;
+    const ours = (await lock?.confirmed.catch(() => false)) ?? false;
+    if (ours && !this.committed) await deleteKeys(this.s3, created, this.limit).catch(() => undefined);
+    await lock?.release();
   }
 }

@@ -125,4 +125,37 @@ describe('HeadStart', () => {
     expect(s3.keys('static/')).toEqual([key(0)]);
     expect(s3.keys('deployments/')).toEqual([]);
   });
+
+  it('stands back, deleting nothing, when the lock read back is another deployer\'s (a store whose creates are not atomic)', async () => {
+    // Prepare: the lock's create succeeds, but by the read-back another deployer's create has replaced it, as on moto
+    const s3 = new GatedS3();
+    const lockKey = 'deployments/locks/app.json';
+    const theirs = JSON.stringify({ owner: 'other', holder: 'appsctl elsewhere', acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    const put = s3.putObject.bind(s3);
+    s3.putObject = async (input: PutObjectInput) => {
+      const res = await put(input);
+      if (input.key === lockKey) s3.putRaw(lockKey, theirs);
+      return res;
+    };
+    const head = new HeadStart(s3, { concurrency: 8, lockHolder: 'test' });
+    head.begin(preview, Promise.resolve(new Set<string>()));
+
+    // Act: one upload starts beside the read-back; the rest are offered once it has answered; the deploy ends.
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    await head.offer(checked(0), noStream);
+    while (s3.waitingPuts === 0 || !s3.calls.some((c) => c.op === 'get' && c.key === lockKey)) await tick();
+    await tick();
+    await Promise.all(Array.from({ length: ASSETS - 1 }, (_, i) => head.offer(checked(i + 1), noStream)));
+    s3.openAll();
+    const handle = await head.ready();
+    await head.finish();
+
+    // Assess: no handle (the deploy takes the lock itself and is told who holds it), the upload made beside the
+    // read-back stays (named by no manifest; whoever holds the lock plans from what it finds), none after it, and the
+    // other deployer's lock is left alone.
+    expect(handle).toBeUndefined();
+    expect(s3.keys('static/')).toEqual([key(0)]);
+    expect(s3.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(s3.text(lockKey)).toBe(theirs);
+  });
 });
