@@ -98,3 +98,49 @@ describe('CreatePolicyVersion retried after a lost response', () => {
     expect(id).toBe('v5');
   });
 });
+
+// moto answers every create Active and every update Successful, so the Pending / InProgress answers that Lambda gives
+// are made here by a stub client.
+describe('waiting for a function to be ready after a create or an update', () => {
+  function polledLambda(states: Array<Record<string, unknown>>): { client: LambdaClient; polls: () => number } {
+    let polls = 0;
+    const client = {
+      send: async (cmd: unknown) => {
+        if (!(cmd instanceof GetFunctionConfigurationCommand)) throw new Error(`unexpected ${(cmd as object).constructor.name}`);
+        return config(states[Math.min(polls++, states.length - 1)]);
+      },
+    } as unknown as LambdaClient;
+    return { client, polls: () => polls };
+  }
+  const info = (over: Record<string, string>) => ({ name: spec.name, arn: 'arn', codeSha256: 'abc=', handler: spec.handler, runtime: spec.runtime, role: ROLE, environment: {}, ...over });
+  const fast = { timeoutMs: 5_000, initialDelayMs: 1, maxDelayMs: 2 };
+
+  it.each([
+    { case: 'a create answered Active', after: 'create' as const, answered: info({ state: 'Active' }), polls: 0 },
+    { case: 'an update answered Successful', after: 'update' as const, answered: info({ state: 'Active', lastUpdateStatus: 'Successful' }), polls: 0 },
+    { case: 'a create answered Pending', after: 'create' as const, answered: info({ state: 'Pending' }), polls: 2 },
+    { case: 'an update answered InProgress', after: 'update' as const, answered: info({ state: 'Active', lastUpdateStatus: 'InProgress' }), polls: 2 },
+    { case: 'no answer given', after: 'create' as const, answered: undefined, polls: 2 },
+  ])('after $case, asks GetFunction $polls times', async ({ after, answered, polls }) => {
+    // Prepare: Lambda says not ready once, then ready
+    const notReady = after === 'create' ? { State: 'Pending' } : { LastUpdateStatus: 'InProgress' };
+    const lambda = polledLambda([notReady, { State: 'Active', LastUpdateStatus: 'Successful' }]);
+    const port = new SdkLambdaPort(lambda.client, fast);
+
+    // Act
+    const ready = await port.waitUntilReady(spec.name, after, answered);
+
+    // Assess
+    expect(lambda.polls()).toBe(polls);
+    expect(ready.state).toBe('Active');
+  });
+
+  it('fails at once, naming the function, when the answer says Failed', async () => {
+    const lambda = polledLambda([{ State: 'Active' }]);
+    const port = new SdkLambdaPort(lambda.client, fast);
+    await expect(port.waitUntilReady(spec.name, 'create', info({ state: 'Failed', stateReason: 'role cannot be assumed' }))).rejects.toThrow(
+      `function ${spec.name} failed to become ready: role cannot be assumed`,
+    );
+    expect(lambda.polls()).toBe(0);
+  });
+});
