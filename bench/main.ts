@@ -66,6 +66,8 @@ const problems: string[] = [];
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mb = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 const ratio = (x: number) => x.toFixed(2);
+/** A ratio against its goal: with a third decimal when two would show the goal itself for a ratio that misses it. */
+const ratioVs = (x: number, goal: number) => (x > goal && x.toFixed(2) === goal.toFixed(2) ? x.toFixed(3) : ratio(x));
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** BENCH_TIMELINE=requests: every request of a scenario but the bulk PUTs, with when it started and how long it took. */
@@ -225,7 +227,7 @@ function reportProfile(section: string, p: ProfileFigures, ref: GeneratedBundle)
   const n = p.firstMs.length > 1 ? ` (median of ${p.firstMs.length})` : '';
   row(section, `first deploy: validate + deploy${n}`, `${s(first)} (validation ends at ${s(median(p.firstValidateMs))}; uploads start beside it)`);
   row(section, `raw-upload floor: same bytes, SDK PutObject from memory, concurrency ${CONCURRENCY}${n}`, s(floor));
-  row(section, 'first deploy ÷ floor', ratio(first / floor), '≤ 1.25', first / floor <= 1.25);
+  row(section, 'first deploy ÷ floor', ratioVs(first / floor, 1.25), '≤ 1.25', first / floor <= 1.25);
   row(section, '(diagnostic) first deploy after validation ends ÷ floor', ratio((first - median(p.firstValidateMs)) / floor));
   row(section, `(diagnostic) floor with file-stream bodies (aws-chunked)${n}`, `${s(floorStream)} (${ratio(floorStream / floor)} × floor)`);
   row(
@@ -246,7 +248,7 @@ function reportProfile(section: string, p: ProfileFigures, ref: GeneratedBundle)
     `validation ${s(p.unchanged.validateMs)} (bundle known to the inspection cache: its central directory read, no entry); ${p.unchanged.stats.requests} requests` +
       ` (${heads ? `${heads.requests} S3 HEAD over ${s(heads.to - heads.from)}` : 'no HEAD: assets told unchanged by their listed ETags'}); total ${s(p.unchanged.ms)}`,
   );
-  row(section, 'unchanged redeploy: time ÷ first deploy', `${ratio(p.unchanged.ms / first)} (${s(p.unchanged.ms)}, validation ${s(p.unchanged.validateMs)})`, '≤ 0.10', p.unchanged.ms / first <= 0.1);
+  row(section, 'unchanged redeploy: time ÷ first deploy', `${ratioVs(p.unchanged.ms / first, 0.1)} (${s(p.unchanged.ms)}, validation ${s(p.unchanged.validateMs)})`, '≤ 0.10', p.unchanged.ms / first <= 0.1);
   const onlyThose = JSON.stringify(p.changedPut) === JSON.stringify(p.changedExpected);
   const c = p.changed.stats.byService;
   const lambdaWrites = p.changed.records.filter((x) => x.service === 'lambda' && (x.method === 'PUT' || x.method === 'POST')).map((x) => `${x.method} ${decodeURIComponent(x.url.split('?')[0] ?? '')}`);
@@ -261,7 +263,7 @@ function reportProfile(section: string, p: ProfileFigures, ref: GeneratedBundle)
   row(section, '… time', `${s(p.changed.ms)} (validation ${s(p.changed.validateMs)})`);
   if (p.baseline) {
     row(section, "original tool's algorithm (sequential PutObject, then sequential CreateFunction inline)", s(p.baseline.ms));
-    row(section, "first deploy ÷ original tool's algorithm", ratio(first / p.baseline.ms), section.startsWith('WAN') ? '≤ 0.30' : '', section.startsWith('WAN') ? first / p.baseline.ms <= 0.3 : null);
+    row(section, "first deploy ÷ original tool's algorithm", ratioVs(first / p.baseline.ms, 0.3), section.startsWith('WAN') ? '≤ 0.30' : '', section.startsWith('WAN') ? first / p.baseline.ms <= 0.3 : null);
   }
 }
 
