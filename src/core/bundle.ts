@@ -103,6 +103,15 @@ function inflateWhole(raw: Buffer, declared: number): Promise<Buffer> {
   });
 }
 
+/**
+ * Buffers for the compressed bytes of entries read whole, which are needed only until they are inflated: reused rather
+ * than allocated per entry. Every buffer allocated is external memory that V8 answers with full collections as it
+ * grows; the benchmark's first deploy spent ~0.2 s of its CPU in them, against ~0.03 s for the raw upload of the same
+ * bytes. At most DATA_PASS_CONCURRENCY are in use at once, and a free one is kept only while nothing else holds it.
+ */
+const compressedScratch: Buffer[] = [];
+const SCRATCH_BYTES = WHOLE_ENTRY_MAX + 64 * 1024;
+
 export interface InspectedBundle {
   /** The top-level entry named exactly `manifest.json`, undefined when there is none. */
   manifestBytes: Buffer | undefined;
@@ -657,8 +666,17 @@ export class Bundle {
     try {
       const { fileDataStart } = await this.zip.readLocalFileHeaderPromise(entry, { minimal: true });
       this.assertOpen();
-      const raw = await this.reader.readAt(fileDataStart, entry.compressedSize);
-      bytes = entry.compressionMethod === 8 ? await inflateWhole(raw, entry.uncompressedSize) : raw;
+      if (entry.compressionMethod === 8) {
+        const scratch = compressedScratch.pop() ?? Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+        try {
+          const raw = await this.reader.readInto(scratch.subarray(0, entry.compressedSize), fileDataStart);
+          bytes = await inflateWhole(raw, entry.uncompressedSize);
+        } finally {
+          if (compressedScratch.length < DATA_PASS_CONCURRENCY) compressedScratch.push(scratch);
+        }
+      } else {
+        bytes = await this.reader.readAt(fileDataStart, entry.compressedSize);
+      }
     } catch (err) {
       if (this.closed || isFsError(err)) throw err;
       // zlib stops at the output limit with a RangeError; what it gave up on is more than the entry declares.
@@ -824,8 +842,12 @@ class FileReader extends yauzl.RandomAccessReader {
 
   /** `length` bytes at `position`, in one buffer of their own. */
   readAt(position: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafeSlow(length);
-    return new Promise((resolve, reject) => this.read(buffer, 0, length, position, (err) => (err ? reject(err) : resolve(buffer))));
+    return this.readInto(Buffer.allocUnsafeSlow(length), position);
+  }
+
+  /** Fills `buffer` with the bytes at `position`. */
+  readInto(buffer: Buffer, position: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => this.read(buffer, 0, buffer.length, position, (err) => (err ? reject(err) : resolve(buffer))));
   }
 
   stat(): Promise<fs.BigIntStats> {
