@@ -3,9 +3,9 @@
  *
  * A bundle is read by random access from the file on disk, never whole in memory: one pass over the central
  * directory checks names, modes, flags and declared sizes; one pass over the data streams every entry once, counting
- * real bytes, checking CRC-32 and hashing. Function zips are spooled to a private temp directory on the way through so
- * that their own central directory can be checked (nested zip bombs) and so that they can be uploaded later without
- * inflating the outer entry a second time.
+ * real bytes, checking CRC-32 and hashing. A function zip's own central directory is checked too (nested zip bombs):
+ * one stored in the bundle, as zip tools store a zip, is read where it lies, and later uploaded from there; a deflated
+ * one is spooled to a private temp directory on the way through, so that it is not inflated a second time.
  */
 import { createHash } from 'node:crypto';
 import fs, { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
@@ -575,7 +575,7 @@ export class Bundle {
       } else {
         let sink: Writable;
         let chunks: Buffer[] | undefined;
-        if (kind === 'function') {
+        if (kind === 'function' && entry.compressionMethod !== 0) {
           // Temp files are named by position, never by entry name: the name is untrusted input.
           spoolPath = join(await this.ensureTempDir(), `function-${this.spoolCount++}.zip`);
           sink = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
@@ -606,7 +606,8 @@ export class Bundle {
       sha256Hex: read.sha256.toString('hex'),
       sha256Base64: read.sha256.toString('base64'),
     };
-    const innerBytes = spoolPath === undefined ? 0 : await checkNestedZip(spoolPath, name, this.limits, problems);
+    const innerBytes =
+      kind !== 'function' ? 0 : await checkNestedZip(() => (spoolPath !== undefined ? openFileZip(spoolPath) : this.openStoredZip(entry)), name, this.limits, problems);
     if (problems.size === 0 && (kind === 'function' || kind === 'static') && this.onEntryChecked && !this.closed) {
       if (spoolPath !== undefined) this.tempFiles.set(name, spoolPath);
       this.checked.add(name);
@@ -711,6 +712,23 @@ export class Bundle {
     raw.on('error', (err) => inflate.destroy(err));
     inflate.on('close', () => raw.destroy());
     return raw.pipe(inflate);
+  }
+
+  /**
+   * A stored entry's bytes as a zip of their own, read where they lie in the bundle: a stored function zip is checked
+   * this way rather than from a copy (its data was streamed and hashed already, and nothing is written).
+   */
+  private async openStoredZip(entry: Entry): Promise<ZipFile> {
+    const { fileDataStart } = await this.zip.readLocalFileHeaderPromise(entry, { minimal: true });
+    this.assertOpen();
+    const reader = new RangeReader(this.reader, fileDataStart);
+    try {
+      return await yauzl.fromRandomAccessReaderPromise(reader, entry.compressedSize, { ...YAUZL_OPTIONS });
+    } catch (err) {
+      // yauzl lets go of a reader only through the zip it opened: one that is not a zip is closed here.
+      reader.close(() => undefined);
+      throw err;
+    }
   }
 
   private ensureTempDir(): Promise<string> {
@@ -855,6 +873,30 @@ class FileReader extends yauzl.RandomAccessReader {
   }
 }
 
+/**
+ * A range of the bundle file as a file of its own, for yauzl: holds the bundle's reader open (yauzl's reference count)
+ * until closed, so that closing the bundle meanwhile cannot close the descriptor under it.
+ */
+class RangeReader extends yauzl.RandomAccessReader {
+  constructor(
+    private readonly file: FileReader,
+    private readonly offset: number,
+  ) {
+    super();
+    (file as unknown as { ref(): void }).ref();
+  }
+  override _readStreamForRange(start: number, end: number): Readable {
+    return this.file._readStreamForRange(this.offset + start, this.offset + end);
+  }
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    this.file.read(buffer, offset, length, this.offset + position, callback);
+  }
+  override close(callback: (err: Error | null) => void): void {
+    (this.file as unknown as { unref(): void }).unref();
+    callback(null);
+  }
+}
+
 function serializeInspection(result: InspectedBundle): string {
   const { manifestBytes, ...rest } = result;
   return JSON.stringify({ format: INSPECTION_CACHE_FORMAT, ...rest, ...(manifestBytes ? { manifestBase64: manifestBytes.toString('base64') } : {}) });
@@ -976,16 +1018,20 @@ function compressionRatioProblem(entry: Entry, max: number): string | undefined 
 }
 
 /**
- * Checks a spooled function zip's central directory: that it is a zip at all (Lambda would reject it), what it
+ * Checks a function zip's central directory (spooled, or where it lies in the bundle): that it is a zip at all (Lambda would reject it), what it
  * declares it unzips to, and its entries' ratios. Returns the declared uncompressed total (0 when it is not a zip).
  */
-async function checkNestedZip(path: string, entryName: string, limits: BundleLimits, problems: Problems): Promise<number> {
+function openFileZip(path: string): Promise<ZipFile> {
+  return new Promise<ZipFile>((resolve, reject) => {
+    yauzl.open(path, { ...YAUZL_OPTIONS }, (err, z) => (err ? reject(err) : resolve(z)));
+  });
+}
+
+async function checkNestedZip(open: () => Promise<ZipFile>, entryName: string, limits: BundleLimits, problems: Problems): Promise<number> {
   const n = q(entryName);
   let zip: ZipFile;
   try {
-    zip = await new Promise<ZipFile>((resolve, reject) => {
-      yauzl.open(path, { ...YAUZL_OPTIONS }, (err, z) => (err ? reject(err) : resolve(z)));
-    });
+    zip = await open();
   } catch (err) {
     if (isFsError(err)) throw err;
     problems.add(NotAZipError, entryName, `function entry ${n} is not a valid zip file (${errorMessage(err)})`, err);

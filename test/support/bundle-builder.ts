@@ -21,6 +21,8 @@ export interface BundleSpec {
   extra?: Record<string, string | Buffer>;
   /** The bundle's file name in `dir`; `bundle.zip` by default. */
   fileName?: string;
+  /** Deflate the function entries in the bundle, as some zip tools do; stored by default, as most do. */
+  deflateFunctions?: boolean;
 }
 
 // A fixed timestamp keeps the bytes, and so the hashes, of a bundle the same from one run to the next.
@@ -34,8 +36,8 @@ export async function buildBundle(dir: string, spec: BundleSpec): Promise<string
   }
   for (const [name, content] of Object.entries(spec.functions ?? {})) {
     const bytes = Buffer.isBuffer(content) ? content : await buildZip(content);
-    // Stored, as real bundles hold them: deflating a zip gains nothing.
-    zip.addBuffer(bytes, name, { mtime: MTIME, compress: false });
+    // Stored by default, as real bundles hold them: deflating a zip gains nothing.
+    zip.addBuffer(bytes, name, { mtime: MTIME, compress: spec.deflateFunctions === true });
   }
   const statics = Object.entries(spec.statics ?? {});
   if (statics.length > 0) zip.addEmptyDirectory('static/', { mtime: MTIME });

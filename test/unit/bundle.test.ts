@@ -23,6 +23,11 @@ import { crc32, rawZip, writeRawZip, type RawZipEntry } from '../support/raw-zip
 // The peer's own fixture, read where it lives: it must never be copied into the project.
 const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/test_aws_bundle.zip', import.meta.url));
 const MiB = 1024 * 1024;
+/** Function zips as bundles hold them: stored (most zip tools), checked where they lie; deflated, spooled once. */
+const FUNCTION_STORAGE = [
+  { how: 'stored', deflateFunctions: false },
+  { how: 'deflated', deflateFunctions: true },
+];
 
 type BundleErrorClass = new (...args: never[]) => BundleError;
 
@@ -532,9 +537,9 @@ describe('limits (design.md §7)', () => {
     expect(err.message).toMatch(/^entry "static\/a.txt" has compression ratio \d+(\.\d+)?:1, over the limit of 1.5:1$/);
   });
 
-  it('rejects a zip bomb nested in a function zip', async () => {
+  it.each(FUNCTION_STORAGE)('rejects a zip bomb nested in a function zip ($how in the bundle)', async ({ deflateFunctions }) => {
     // Prepare
-    const path = await buildBundle(dir, { functions: { 'function1.zip': { 'index.js': 'x', 'bomb.bin': Buffer.alloc(5 * MiB) } } });
+    const path = await buildBundle(dir, { functions: { 'function1.zip': { 'index.js': 'x', 'bomb.bin': Buffer.alloc(5 * MiB) } }, deflateFunctions });
     // Act
     const err = await inspectFailure(path);
     // Assess
@@ -554,11 +559,11 @@ describe('limits (design.md §7)', () => {
     expect(err.message).toMatch(/^function entry "big.zip" is \d+ bytes \(19\.\d KiB\), over the function limit of 10000 bytes \(9\.8 KiB\)$/);
   });
 
-  it('rejects a function zip whose contents unzip over maxFunctionUncompressedBytes', async () => {
+  it.each(FUNCTION_STORAGE)('rejects a function zip whose contents unzip over maxFunctionUncompressedBytes ($how in the bundle)', async ({ deflateFunctions }) => {
     // Prepare: 60 kB of hex deflates to about half, so the zip itself is under the limit
     const fn = await buildZip({ 'handler.js': randomBytes(30_000).toString('hex') });
     expect(fn.length).toBeLessThan(50_000);
-    const path = await buildBundle(dir, { functions: { 'function1.zip': fn } });
+    const path = await buildBundle(dir, { functions: { 'function1.zip': fn }, deflateFunctions });
     // Act
     const err = await inspectFailure(path, { maxFunctionUncompressedBytes: 50_000 });
     // Assess
@@ -577,9 +582,10 @@ describe('limits (design.md §7)', () => {
     expect(err.message).toMatch(/^bundle unzips to \d+ bytes \([\d.]+ KiB\) counting the contents of its function zips, over the limit of 70000 bytes/);
   });
 
-  it.each(['function1.zip', 'lib/handler.jar'])('rejects a function entry %s that is not a zip', async (entryName) => {
+  it.each(FUNCTION_STORAGE.flatMap((s) => ['function1.zip', 'lib/handler.jar'].map((entryName) => ({ ...s, entryName }))))(
+    'rejects a function entry $entryName that is not a zip ($how in the bundle)', async ({ entryName, deflateFunctions }) => {
     // Prepare
-    const path = await buildBundle(dir, { functions: { [entryName]: Buffer.from('#!/bin/sh\necho not a zip\n') } });
+    const path = await buildBundle(dir, { functions: { [entryName]: Buffer.from('#!/bin/sh\necho not a zip\n') }, deflateFunctions });
     // Act
     const err = await inspectFailure(path);
     // Assess
@@ -609,22 +615,28 @@ describe('limits (design.md §7)', () => {
 });
 
 describe('lifecycle', () => {
-  it('leaves no temp files after close()', async () => {
-    // Prepare
+  it.each([
+    { how: 'deflated', deflateFunctions: true, spooled: 2 },
+    { how: 'stored', deflateFunctions: false, spooled: 0 },
+  ])('spools $spooled function zips $how in the bundle, and leaves no temp files after close()', async ({ deflateFunctions, spooled }) => {
+    // Prepare: a stored zip is checked and served where it lies; only a deflated one is inflated once, to a temp file
     const tmp = join(dir, 'tmp');
     await rm(tmp, { recursive: true, force: true });
     await (await import('node:fs/promises')).mkdir(tmp);
     vi.stubEnv('TMPDIR', tmp);
-    const path = await buildBundle(dir, { functions: { 'a.zip': { 'x.js': 'x' }, 'b.jar': { 'y.class': 'y' } } });
+    const path = await buildBundle(dir, { functions: { 'a.zip': { 'x.js': 'x' }, 'b.jar': { 'y.class': 'y' } }, deflateFunctions });
+    const openFiles = async () => (await readdir('/proc/self/fd')).length;
+    const filesBefore = await openFiles();
     const bundle = await Bundle.open(path);
     // Act
     await bundle.inspect();
     const during = await readdir(tmp, { recursive: true });
     await bundle.close();
     const after = await readdir(tmp);
-    // Assess
-    expect(during.filter((f) => f.endsWith('.zip'))).toHaveLength(2);
+    // Assess: no temp file left, and the bundle's descriptor closed (the nested zips' readers let go of it)
+    expect(during.filter((f) => f.endsWith('.zip'))).toHaveLength(spooled);
     expect(after).toEqual([]);
+    expect(await openFiles()).toBe(filesBefore);
   });
 
   it('leaves no temp files when inspection fails', async () => {
@@ -632,7 +644,7 @@ describe('lifecycle', () => {
     const tmp = join(dir, 'tmp');
     await (await import('node:fs/promises')).mkdir(tmp);
     vi.stubEnv('TMPDIR', tmp);
-    const path = await buildBundle(dir, { functions: { 'ok.zip': { 'x.js': 'x' }, 'bad.zip': Buffer.from('nope') } });
+    const path = await buildBundle(dir, { functions: { 'ok.zip': { 'x.js': 'x' }, 'bad.zip': Buffer.from('nope') }, deflateFunctions: true });
     // Act
     const err = await inspectFailure(path);
     // Assess
@@ -640,10 +652,10 @@ describe('lifecycle', () => {
     expect(await readdir(tmp)).toEqual([]);
   });
 
-  it('serves a function zip from its spooled copy and refuses after close()', async () => {
+  it.each(FUNCTION_STORAGE)('serves a function zip $how in the bundle as validated, and refuses after close()', async ({ deflateFunctions }) => {
     // Prepare
     const inner = await buildZip({ 'index.js': 'exports.handler = async () => 1;' });
-    const path = await buildBundle(dir, { functions: { 'function1.zip': inner } });
+    const path = await buildBundle(dir, { functions: { 'function1.zip': inner }, deflateFunctions });
     const bundle = await Bundle.open(path);
     // Act
     const first = await bundle.inspect();
