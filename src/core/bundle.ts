@@ -531,7 +531,8 @@ export class Bundle {
           result.manifestBytes = outcome.manifestBytes;
           break;
         case 'function':
-          this.tempFiles.set(name, outcome.spoolPath!);
+          // A stored function zip has no spooled copy: it is served from the bundle.
+          if (outcome.spoolPath !== undefined) this.tempFiles.set(name, outcome.spoolPath);
           result.functions.push({ ...outcome.file, functionName: name.replace(/\.(zip|jar)$/, '') });
           break;
         case 'static':
