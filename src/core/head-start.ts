@@ -225,7 +225,13 @@ export class HeadStart implements HeadStartHandle {
    */
   async ready(): Promise<HeadStartHandle | undefined> {
     const acquired = await this.lock;
-    if (!acquired || !(await acquired.confirmed.catch(() => false))) return undefined;
+    if (!acquired) return undefined;
+    if (!(await acquired.confirmed.catch(() => false))) {
+      // Not ours, or it could not be read back: let go of it now (release() deletes it only if ours), so that the
+      // deploy, taking the lock itself, meets the other deployer's and not this one's.
+      await acquired.release();
+      return undefined;
+    }
     this.firstTry = acquired.firstTry;
     return this;
   }

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CheckedEntry } from '../../src/core/bundle';
+import { withAppLock } from '../../src/core/app-lock';
 import { HeadStart } from '../../src/core/head-start';
 import type { PutObjectInput } from '../../src/core/ports';
 import type { AppBundle } from '../../src/core/provision';
@@ -157,5 +158,37 @@ describe('HeadStart', () => {
     expect(s3.keys('static/')).toEqual([key(0)]);
     expect(s3.calls.filter((c) => c.op === 'delete')).toEqual([]);
     expect(s3.text(lockKey)).toBe(theirs);
+  });
+
+  it('lets go of its lock at once when the read-back fails, so that the deploy can take the lock itself', async () => {
+    // Prepare: the lock's read-back fails (after the SDK's retries), every later read works
+    const s3 = new GatedS3();
+    s3.openAll();
+    const lockKey = 'deployments/locks/app.json';
+    const get = s3.getObjectText.bind(s3);
+    let failed = false;
+    s3.getObjectText = async (k: string) => {
+      if (k === lockKey && !failed) {
+        failed = true;
+        throw new Error('read timed out');
+      }
+      return get(k);
+    };
+    const head = new HeadStart(s3, { concurrency: 8, lockHolder: 'test' });
+    head.begin(preview, Promise.resolve(new Set<string>()));
+
+    // Act
+    await head.offer(checked(0), noStream);
+    const handle = await head.ready();
+    const lockAfterReady = s3.keys('deployments/');
+    const deployed = await withAppLock(s3, 'app', 'the deploy itself', async () => 'deployed');
+    await head.finish();
+
+    // Assess
+    expect(failed).toBe(true);
+    expect(handle).toBeUndefined();
+    expect(lockAfterReady).toEqual([]);
+    expect(deployed).toBe('deployed');
+    expect(s3.keys('deployments/')).toEqual([]);
   });
 });
