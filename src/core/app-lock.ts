@@ -95,7 +95,7 @@ export interface AcquiredAppLock {
    * writer must step back: false. Rejects when the read fails.
    */
   readonly confirmed: Promise<boolean>;
-  /** Deletes the lock if it is still ours; best effort, never throws. */
+  /** Deletes the lock if it is still ours; best effort, never throws; a second call does nothing more. */
   release(): Promise<void>;
 }
 
@@ -168,21 +168,24 @@ export async function acquireAppLock(s3: S3Port, appId: string, holder: string |
   });
   const confirmed = ours();
   confirmed.catch(() => undefined);
+  /**
+   * One conditional DELETE of our own ETag (`If-Match`, which S3 evaluates for general purpose buckets since September
+   * 2025) rather than a read and then a delete: this is the last request of every deploy that changed something. A
+   * lock taken over meanwhile (a deploy that outlived the TTL) fails it with 412 and stays; one left behind expires.
+   */
+  const releaseOnce = async () => {
+    await confirmed.catch(() => undefined);
+    if (ourEtag !== undefined) return s3.deleteObject(key, { ifMatch: ourEtag }).catch(() => undefined);
+    // No ETag read (the read-back failed, or a store answers none): read, then delete if ours.
+    const current = await s3.getObjectText(key).catch(() => undefined);
+    if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);
+  };
+  // Released once, however many callers let go of it (the head start lets go early when it steps back, then at the end).
+  let released: Promise<void> | undefined;
   return {
     firstTry,
     confirmed,
-    /**
-     * One conditional DELETE of our own ETag (`If-Match`, which S3 evaluates for general purpose buckets since September
-     * 2025) rather than a read and then a delete: this is the last request of every deploy that changed something. A
-     * lock taken over meanwhile (a deploy that outlived the TTL) fails it with 412 and stays; one left behind expires.
-     */
-    async release() {
-      await confirmed.catch(() => undefined);
-      if (ourEtag !== undefined) return s3.deleteObject(key, { ifMatch: ourEtag }).catch(() => undefined);
-      // No ETag read (the read-back failed, or a store answers none): read, then delete if ours.
-      const current = await s3.getObjectText(key).catch(() => undefined);
-      if (current && parseLock(current.text)?.owner === owner) await s3.deleteObject(key).catch(() => undefined);
-    },
+    release: () => (released ??= releaseOnce()),
   };
 }
 

@@ -1018,16 +1018,18 @@ function compressionRatioProblem(entry: Entry, max: number): string | undefined 
   return `has compression ratio ${shown}:1, over the limit of ${max}:1`;
 }
 
-/**
- * Checks a function zip's central directory (spooled, or where it lies in the bundle): that it is a zip at all (Lambda would reject it), what it
- * declares it unzips to, and its entries' ratios. Returns the declared uncompressed total (0 when it is not a zip).
- */
+/** A spooled function zip, opened as yauzl opens a file. */
 function openFileZip(path: string): Promise<ZipFile> {
   return new Promise<ZipFile>((resolve, reject) => {
     yauzl.open(path, { ...YAUZL_OPTIONS }, (err, z) => (err ? reject(err) : resolve(z)));
   });
 }
 
+/**
+ * Checks a function zip's central directory (spooled, or where it lies in the bundle): that it is a zip at all (Lambda
+ * would reject it), what it declares it unzips to, and its entries' ratios. Returns the declared uncompressed total (0
+ * when it is not a zip).
+ */
 async function checkNestedZip(open: () => Promise<ZipFile>, entryName: string, limits: BundleLimits, problems: Problems): Promise<number> {
   const n = q(entryName);
   let zip: ZipFile;

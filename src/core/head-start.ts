@@ -60,8 +60,6 @@ export class HeadStart implements HeadStartHandle {
   private worth: Promise<ReadonlySet<string> | undefined> | undefined;
   /** The app lock once written, undefined when it was not taken; its read-back (`confirmed`) may still be on its way. */
   private lock: Promise<AcquiredAppLock | undefined> | undefined;
-  /** Set when the read-back found another deployer's lock (moto's non-atomic creates): upload no more, delete nothing. */
-  private unconfirmed = false;
   private stopped = false;
   /** Bytes of checked assets waiting for their upload (CheckedEntry.bytes). */
   private heldBytes = 0;
@@ -121,7 +119,6 @@ export class HeadStart implements HeadStartHandle {
 
   private stepBackUnless(ours: boolean): void {
     if (ours) return;
-    this.unconfirmed = true;
     this.idle = true;
     this.wake();
   }
@@ -177,7 +174,7 @@ export class HeadStart implements HeadStartHandle {
     const found = kind === 'function' ? this.s3.headObject(key) : Promise.resolve(undefined);
     found.catch(() => undefined);
     const acquired = await this.lock;
-    if (!acquired || this.stopped || this.unconfirmed || (await found)) return false;
+    if (!acquired || this.stopped || this.idle || (await found)) return false;
     try {
       await this.s3.putObject({ ...put, ifNoneMatch: '*' });
     } catch (err) {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { PreconditionFailedError } from '../../src/adapters/s3';
-import { appLockIsStale, processAlive, processLockHolder, staleReason, withAppLock } from '../../src/core/app-lock';
+import { acquireAppLock, appLockIsStale, processAlive, processLockHolder, staleReason, withAppLock } from '../../src/core/app-lock';
 import type { PutObjectInput } from '../../src/core/ports';
 import { MemoryS3 } from '../support/memory-s3';
 
@@ -44,6 +44,22 @@ describe('the app lock', () => {
     // Assess: no read before the delete, and someone else's lock stays
     expect(s3.calls.map((c) => [c.op, c.ifMatch !== undefined, c.outcome])).toEqual([['delete', true, takenOver ? 'precondition-failed' : undefined]]);
     expect(s3.keys('deployments/locks/')).toEqual(left);
+  });
+
+  it('releases once however many times it is let go of', async () => {
+    // Prepare
+    const s3 = new MemoryS3();
+    const lock = await acquireAppLock(s3, 'my-app', 'test');
+    await lock.confirmed;
+    s3.calls.length = 0;
+
+    // Act
+    await Promise.all([lock.release(), lock.release()]);
+    await lock.release();
+
+    // Assess
+    expect(s3.calls.map((c) => c.op)).toEqual(['delete']);
+    expect(s3.keys('deployments/locks/')).toEqual([]);
   });
 
   it('holds the lock when its own create reached S3 but the answer was lost (the retry met 412)', async () => {
