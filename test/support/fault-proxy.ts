@@ -57,6 +57,13 @@ export interface FaultProxyOptions {
    * hide a retry that is not idempotent. Default true.
    */
   awsSemantics?: boolean;
+  /**
+   * A kind this proxy has not injected yet is chosen before any other that applies to the request. Some kinds apply to
+   * few requests (`conflict`: Lambda writes only, a handful per deploy), so by weight alone a run of twenty deploys
+   * could miss one now and then; with this, a run that claims to have met every kind does, whatever the request order.
+   * Default false.
+   */
+  everyKindFirst?: boolean;
 }
 
 export interface FaultStats {
@@ -212,6 +219,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const services = new Set(options.services ?? ['s3', 'iam', 'lambda']);
   const awsSemantics = options.awsSemantics ?? true;
   let stats = emptyStats();
+  /** Every kind injected since start, across resetStats (for everyKindFirst). */
+  const injected = new Set<FaultKind>();
   const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 64 });
   const sockets = new Set<Socket>();
 
@@ -231,6 +240,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         if (answer) candidates.push({ kind, answer, weight });
       }
     }
+    const unseen = options.everyKindFirst ? candidates.filter((c) => !injected.has(c.kind)) : [];
+    if (unseen.length > 0) candidates.splice(0, candidates.length, ...unseen);
     const total = candidates.reduce((s, c) => s + c.weight, 0);
     if (total === 0) return undefined;
     let at = pick * total;
@@ -241,6 +252,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
 
   const record = (service: AwsService, kind: FaultKind, label: string) => {
+    injected.add(kind);
     stats.faulted++;
     stats.byKind[kind]++;
     stats.byService[service].faulted++;
