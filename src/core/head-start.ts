@@ -91,9 +91,7 @@ export class HeadStart implements HeadStartHandle {
     const appId = preview.manifest.app_id;
     this.worth = worthIt.then((existing) => (this.stopped ? undefined : existing));
     this.lock = this.worth.then((existing) => (existing ? this.takeLock(appId) : undefined));
-    void this.lock.then((acquired) => {
-      if (!acquired) (this.idle = true), this.wake();
-    });
+    void this.lock.then((acquired) => this.stepBackUnless(acquired !== undefined));
     for (const [entry, open] of this.waiting.splice(0)) void this.offer(entry, open);
   }
 
@@ -117,8 +115,9 @@ export class HeadStart implements HeadStartHandle {
     }
   }
 
-  private stepBackUnless(ours: boolean): void {
-    if (ours) return;
+  /** Once false, nothing more is uploaded, and whoever waits for room to hold an asset stops waiting. */
+  private stepBackUnless(goOn: boolean): void {
+    if (goOn) return;
     this.idle = true;
     this.wake();
   }
